@@ -1,0 +1,97 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// DefaultStartTimeout bounds a driver's start and handshake.
+const DefaultStartTimeout = 10 * time.Second
+
+// LaunchOptions tune how the host starts a driver binary.
+type LaunchOptions struct {
+	// Logger receives the driver's log lines; the driver's name is a good
+	// logger name. Nil discards them.
+	Logger hclog.Logger
+	// LogLevel is passed to the driver; empty means info.
+	LogLevel string
+	// StartTimeout bounds the start and handshake; zero means
+	// DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Plugin is a running driver process seen from the host.
+type Plugin struct {
+	*Client
+	pc *plugin.Client
+}
+
+// Launch starts the driver binary at path, checks the magic cookie,
+// negotiates the contract version over mutual TLS and returns the client.
+// ctx bounds the launch only; the process lives until Close.
+func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, err error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < opts.StartTimeout {
+		opts.StartTimeout = time.Until(dl)
+	}
+
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), LogLevelEnv+"="+opts.LogLevel)
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: VersionedPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           opts.Logger,
+		StartTimeout:     opts.StartTimeout,
+	})
+	defer func() {
+		if err != nil {
+			pc.Kill()
+		}
+	}()
+
+	rpc, err := pc.Client()
+	if err != nil {
+		return nil, fmt.Errorf("handshake with driver %s: %w", path, err)
+	}
+	if v := pc.NegotiatedVersion(); v != ContractVersion {
+		return nil, fmt.Errorf("driver %s speaks contract version %d, host speaks %d", path, v, ContractVersion)
+	}
+	raw, err := rpc.Dispense(PluginName)
+	if err != nil {
+		return nil, fmt.Errorf("dispense driver %s: %w", path, err)
+	}
+	c, ok := raw.(*Client)
+	if !ok {
+		return nil, fmt.Errorf("dispense driver %s: got %T, want *sdk.Client", path, raw)
+	}
+	return &Plugin{Client: c, pc: pc}, nil
+}
+
+// Exited reports whether the driver process has ended.
+func (p *Plugin) Exited() bool { return p.pc.Exited() }
+
+// PID returns the driver process's id, or zero when it is unknown.
+func (p *Plugin) PID() int {
+	if rc := p.pc.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Close ends the driver process: a polite request first, then a kill.
+// VMs the driver started keep running.
+func (p *Plugin) Close() { p.pc.Kill() }
