@@ -1,0 +1,218 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hyperd/hyperd/sdk"
+)
+
+// DriverPrefix starts the file name of every driver binary.
+const DriverPrefix = "hyperd-driver-"
+
+// driverInfoTimeout bounds Info and the first fingerprint of a new driver.
+const driverInfoTimeout = 10 * time.Second
+
+// ErrNoDriver: no usable driver has the name.
+var ErrNoDriver = errors.New("no such driver")
+
+// DriverEntry is what the registry knows of one driver binary. Exactly one
+// of Plugin and Err is set.
+type DriverEntry struct {
+	Name   string
+	Path   string
+	Plugin *sdk.Plugin
+	// Err says why the driver cannot be used.
+	Err         error
+	Info        sdk.Info
+	Fingerprint sdk.Fingerprint
+}
+
+// Healthy reports whether the driver answered and its backend is usable.
+func (e DriverEntry) Healthy() bool {
+	return e.Err == nil && e.Fingerprint.Health == sdk.HealthHealthy
+}
+
+// Registry holds every driver found at startup.
+type Registry struct {
+	log hclog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*DriverEntry
+}
+
+// findDrivers lists the driver binaries in dirs. The first directory that
+// holds a name wins; later ones are reported as shadowed.
+func findDrivers(dirs []string, log hclog.Logger) []DriverEntry {
+	var out []DriverEntry
+	seen := make(map[string]string)
+	for _, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			log.Warn("cannot read plugin directory", "dir", dir, "error", err)
+			continue
+		}
+		for _, de := range ents {
+			if !strings.HasPrefix(de.Name(), DriverPrefix) {
+				continue
+			}
+			name := strings.TrimPrefix(de.Name(), DriverPrefix)
+			path := filepath.Join(dir, de.Name())
+			e := DriverEntry{Name: name, Path: path}
+			if first, ok := seen[name]; ok {
+				log.Warn("driver shadowed by an earlier plugin directory", "driver", name, "path", path, "used", first)
+				continue
+			}
+			seen[name] = path
+			if err := checkExecutable(path); err != nil {
+				e.Err = err
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("not executable (chmod +x %s)", path)
+	}
+	return nil
+}
+
+// Discover starts every driver binary in dirs in parallel, handshakes and
+// asks for Info and a fingerprint. A driver that fails is kept with its
+// reason and never stops the others. ctx bounds discovery only; the driver
+// processes live until Close.
+func Discover(ctx context.Context, dirs []string, logLevel string, log hclog.Logger) *Registry {
+	found := findDrivers(dirs, log)
+	var wg sync.WaitGroup
+	for i := range found {
+		if found[i].Err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func(e *DriverEntry) {
+			defer wg.Done()
+			launch(ctx, e, logLevel, log)
+		}(&found[i])
+	}
+	wg.Wait()
+
+	r := &Registry{log: log, entries: make(map[string]*DriverEntry)}
+	for i := range found {
+		e := found[i]
+		if e.Err != nil {
+			log.Error("driver unusable", "driver", e.Name, "path", e.Path, "error", e.Err)
+		} else {
+			log.Info("driver ready", "driver", e.Name, "version", e.Info.Version,
+				"health", e.Fingerprint.Health, "description", e.Fingerprint.Description)
+			go r.watch(e.Name, e.Plugin)
+		}
+		r.entries[e.Name] = &e
+	}
+	return r
+}
+
+func launch(ctx context.Context, e *DriverEntry, logLevel string, log hclog.Logger) {
+	p, err := sdk.Launch(ctx, e.Path, sdk.LaunchOptions{
+		Logger:   log.Named("driver").With("driver", e.Name),
+		LogLevel: logLevel,
+	})
+	if err != nil {
+		e.Err = err
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, driverInfoTimeout)
+	defer cancel()
+	info, err := p.Info(ictx)
+	if err == nil && info.Name != e.Name {
+		err = fmt.Errorf("driver says its name is %q but its binary is named %s%s", info.Name, DriverPrefix, e.Name)
+	}
+	if err != nil {
+		p.Close()
+		e.Err = err
+		return
+	}
+	fp, err := p.Fingerprint(ictx)
+	if err != nil {
+		fp = sdk.Fingerprint{Health: sdk.HealthUnhealthy, Description: err.Error()}
+	}
+	e.Plugin, e.Info, e.Fingerprint = p, info, fp
+}
+
+// watch follows a driver's fingerprint until the driver goes away, then
+// marks it unusable.
+func (r *Registry) watch(name string, p *sdk.Plugin) {
+	ch, err := p.WatchFingerprint(context.Background())
+	if err == nil {
+		for fp := range ch {
+			r.mu.Lock()
+			if e := r.entries[name]; e != nil && e.Plugin == p {
+				e.Fingerprint = fp
+			}
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.entries[name]
+	if e == nil || e.Plugin != p || !p.Exited() {
+		return
+	}
+	e.Err = fmt.Errorf("driver process exited")
+	r.log.Error("driver process exited", "driver", name)
+}
+
+// List returns a copy of every entry, by name.
+func (r *Registry) List() []DriverEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]DriverEntry, 0, len(r.entries))
+	for _, e := range r.entries {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Get returns the usable driver named name.
+func (r *Registry) Get(name string) (DriverEntry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[name]
+	if !ok {
+		return DriverEntry{}, fmt.Errorf("driver %q: %w", name, ErrNoDriver)
+	}
+	if e.Err != nil {
+		return DriverEntry{}, fmt.Errorf("driver %q is unusable (%v): %w", name, e.Err, sdk.ErrUnavailable)
+	}
+	return *e, nil
+}
+
+// Close ends every driver process. VMs keep running.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.entries {
+		if e.Plugin != nil {
+			e.Plugin.Close()
+		}
+	}
+}

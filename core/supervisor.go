@@ -1,0 +1,423 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hyperd/hyperd/fsm"
+	"github.com/hyperd/hyperd/sdk"
+)
+
+// stopTimerMargin is added to a graceful stop's timeout before the
+// supervisor's own deadline fires and kills. The driver escalates by
+// itself first; this is the backstop for a driver that hangs.
+const stopTimerMargin = 5 * time.Second
+
+// destroyTimeout bounds a driver's Destroy during a remove.
+const destroyTimeout = 30 * time.Second
+
+// input is one event for a supervisor, with what came with it.
+type input struct {
+	event fsm.Event
+	// reason explains the new state, such as an exit reason.
+	reason string
+	// callErr is a failed driver call to record.
+	callErr error
+	// handle, when set, replaces the VM's handle.
+	handle sdk.Handle
+	// status, when set, carries the pid and console log.
+	status *sdk.Status
+	// stopTimeout is the graceful stop's timeout, for EventStop.
+	stopTimeout time.Duration
+	// noteOnly marks an input that only records callErr, outside the
+	// lifecycle table: a failed call changes no state.
+	noteOnly bool
+	// reply, when set, receives the outcome once it is persisted.
+	reply chan error
+}
+
+// supervisor owns one VM's state. Its goroutine is the only writer of the
+// record; readers take copies.
+type supervisor struct {
+	log    hclog.Logger
+	store  *Store
+	driver func() (sdk.Driver, error)
+
+	inbox chan input
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  chan struct{}
+
+	// timer and stopTimeout are touched only by the supervisor goroutine.
+	timer       *time.Timer
+	stopTimeout time.Duration
+
+	mu      sync.Mutex
+	rec     Record
+	errSeq  uint64
+	changed chan struct{}
+}
+
+func newSupervisor(rec Record, store *Store, driver func() (sdk.Driver, error), log hclog.Logger) *supervisor {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &supervisor{
+		log:     log.With("vm_id", rec.ID, "driver", rec.Driver),
+		store:   store,
+		driver:  driver,
+		inbox:   make(chan input),
+		ctx:     ctx,
+		stop:    cancel,
+		done:    make(chan struct{}),
+		rec:     rec,
+		changed: make(chan struct{}),
+	}
+	go s.run()
+	return s
+}
+
+// Snapshot returns a copy of the VM's record.
+func (s *supervisor) Snapshot() Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec
+}
+
+// send delivers in to the supervisor goroutine, or fails when ctx or the
+// supervisor ends first.
+func (s *supervisor) send(ctx context.Context, in input) error {
+	select {
+	case s.inbox <- in:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return fmt.Errorf("vm %s: %w", s.rec.ID, fsm.ErrRemoved)
+	}
+}
+
+// Do feeds an operator's event to the VM and returns once its outcome is
+// persisted, or with the rejection.
+func (s *supervisor) Do(ctx context.Context, in input) error {
+	in.reply = make(chan error, 1)
+	if err := s.send(ctx, in); err != nil {
+		return err
+	}
+	select {
+	case err := <-in.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post feeds a driver's report or a timer to the VM, without waiting.
+func (s *supervisor) post(in input) {
+	go func() {
+		if err := s.send(s.ctx, in); err != nil {
+			s.log.Debug("event dropped: supervisor gone", "event", in.event, "error", err)
+		}
+	}()
+}
+
+// ErrSeq counts the failed driver calls so far; Wait takes it to tell
+// failures that came after.
+func (s *supervisor) ErrSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errSeq
+}
+
+// Wait blocks until done says the record is where the caller wants it, a
+// driver call fails after ErrSeq returned seq, or ctx ends.
+func (s *supervisor) Wait(ctx context.Context, seq uint64, done func(Record) bool) (Record, error) {
+	for {
+		s.mu.Lock()
+		rec, errSeq, changed := s.rec, s.errSeq, s.changed
+		s.mu.Unlock()
+		if done(rec) {
+			return rec, nil
+		}
+		if errSeq != seq {
+			return rec, errors.New(rec.LastError)
+		}
+		select {
+		case <-changed:
+		case <-s.done:
+			return rec, nil
+		case <-ctx.Done():
+			return rec, fmt.Errorf("vm %s is %s: %w", rec.ID, rec.State, ctx.Err())
+		}
+	}
+}
+
+// Close ends the supervisor goroutine. The VM itself is left alone.
+func (s *supervisor) Close() {
+	s.stop()
+	<-s.done
+}
+
+func (s *supervisor) run() {
+	defer close(s.done)
+	defer func() {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case in := <-s.inbox:
+			removed := s.handle(in)
+			if removed {
+				return
+			}
+		}
+	}
+}
+
+// handle steps the table, persists, replies, then acts. It reports whether
+// the VM is gone.
+func (s *supervisor) handle(in input) (removed bool) {
+	cur := s.Snapshot()
+	if in.noteOnly {
+		next := cur
+		next.LastError = in.callErr.Error()
+		next.UpdatedAt = time.Now().UTC()
+		if err := s.store.Put(next); err != nil {
+			s.log.Error("cannot persist a failed call", "error", err)
+			return false
+		}
+		s.publish(next, true)
+		return false
+	}
+	o := fsm.Step(cur.State, in.event)
+	if o.Kind == fsm.KindReject {
+		err := o.Err(cur.State, in.event)
+		s.log.Debug("event rejected", "event", in.event, "state", cur.State, "error", err)
+		reply(in, fmt.Errorf("vm %s: %w", cur.ID, err))
+		return false
+	}
+
+	for _, a := range o.Actions {
+		if a == fsm.ActionDelete {
+			err := s.remove(cur)
+			reply(in, err)
+			return err == nil
+		}
+	}
+
+	next := cur
+	dirty := false
+	if o.Kind == fsm.KindMove {
+		dirty = true
+		next.State = o.To
+		next.Reason = in.reason
+		if o.To == fsm.StateStarting || o.To == fsm.StateRunning {
+			next.LastError = ""
+		}
+		if !o.To.Live() {
+			next.PID = 0
+		}
+	}
+	if in.callErr != nil {
+		next.LastError = in.callErr.Error()
+		dirty = true
+	}
+	if in.handle != nil {
+		next.Handle = in.handle
+		dirty = true
+	}
+	if in.status != nil {
+		if o.Kind == fsm.KindMove && o.To.Live() {
+			next.PID = in.status.PID
+		}
+		if in.status.ConsoleLog != "" {
+			next.ConsoleLog = in.status.ConsoleLog
+		}
+		dirty = true
+	}
+	if in.event == fsm.EventStop {
+		s.stopTimeout = in.stopTimeout
+	}
+
+	if dirty {
+		next.UpdatedAt = time.Now().UTC()
+		if err := s.store.Put(next); err != nil {
+			s.log.Error("cannot persist transition", "event", in.event, "error", err)
+			reply(in, err)
+			return false
+		}
+		s.publish(next, in.callErr != nil)
+	}
+	if next.State != cur.State {
+		s.log.Info("vm state changed", "event", in.event, "from", cur.State, "state", next.State, "reason", next.Reason)
+	}
+	reply(in, nil)
+
+	s.act(next, o.Actions)
+	return false
+}
+
+func reply(in input, err error) {
+	if in.reply != nil {
+		in.reply <- err
+	}
+}
+
+func (s *supervisor) publish(rec Record, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rec = rec
+	if failed {
+		s.errSeq++
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// act performs an outcome's actions. Timer actions happen here; driver
+// calls run in order on one goroutine so that, say, a resume finishes
+// before the stop that follows it, while a later kill is not held up.
+func (s *supervisor) act(rec Record, actions []fsm.Action) {
+	var calls []fsm.Action
+	for _, a := range actions {
+		switch a {
+		case fsm.ActionArmStopTimer:
+			s.armTimer()
+		case fsm.ActionDisarmStopTimer:
+			if s.timer != nil {
+				s.timer.Stop()
+				s.timer = nil
+			}
+		default:
+			calls = append(calls, a)
+		}
+	}
+	if len(calls) == 0 {
+		return
+	}
+	timeout := s.stopTimeout
+	go func() {
+		for _, a := range calls {
+			if !s.call(rec, a, timeout) {
+				return
+			}
+		}
+	}()
+}
+
+func (s *supervisor) armTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(s.stopTimeout+stopTimerMargin, func() {
+		s.post(input{event: fsm.EventStopTimeout, reason: "graceful stop overran its deadline"})
+	})
+}
+
+// call performs one driver action and posts what came of it. It reports
+// whether the actions after it should go on.
+func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) bool {
+	d, err := s.driver()
+	if err != nil {
+		s.failed(a, err)
+		return false
+	}
+	// Calls are bounded by the client's own deadlines and by the
+	// supervisor's life, not by the operator's request.
+	ctx := s.ctx
+	switch a {
+	case fsm.ActionDriverStart:
+		h, err := d.Start(ctx, rec.ID, rec.Handle)
+		if err != nil {
+			s.post(input{event: fsm.EventStartFailed, reason: err.Error(), callErr: err})
+			return false
+		}
+		in := input{event: fsm.EventStarted, handle: h}
+		if st, err := d.Status(ctx, rec.ID, h); err == nil {
+			in.status = &st
+		}
+		s.post(in)
+	case fsm.ActionDriverStop:
+		forced, err := d.Stop(ctx, rec.ID, rec.Handle, stopTimeout)
+		if err != nil {
+			s.failed(a, err)
+			return false
+		}
+		reason := "guest powered off"
+		if forced {
+			reason = fmt.Sprintf("forced off: the guest did not power off within %s", stopTimeout)
+		}
+		s.post(input{event: fsm.EventExited, reason: reason})
+	case fsm.ActionDriverKill:
+		if err := d.Kill(ctx, rec.ID, rec.Handle); err != nil {
+			s.failed(a, err)
+			return false
+		}
+		s.post(input{event: fsm.EventExited, reason: "killed"})
+	case fsm.ActionDriverPause:
+		if err := pauser(d).Pause(ctx, rec.ID, rec.Handle); err != nil {
+			s.failed(a, err)
+			return false
+		}
+		s.post(input{event: fsm.EventPaused})
+	case fsm.ActionDriverResume:
+		if err := pauser(d).Resume(ctx, rec.ID, rec.Handle); err != nil {
+			s.failed(a, err)
+			return false
+		}
+		s.post(input{event: fsm.EventResumed})
+	default:
+		s.log.Error("action has no driver call", "action", a)
+		return false
+	}
+	return true
+}
+
+// failed records a failed driver call without changing the state.
+func (s *supervisor) failed(a fsm.Action, err error) {
+	s.log.Warn("driver call failed", "action", a, "error", err)
+	s.post(input{noteOnly: true, callErr: fmt.Errorf("%s: %w", a, err)})
+}
+
+// remove destroys the VM in its driver and deletes its record.
+func (s *supervisor) remove(rec Record) error {
+	d, err := s.driver()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(s.ctx, destroyTimeout)
+		defer cancel()
+		err = d.Destroy(ctx, rec.ID, rec.Handle)
+	}
+	if err != nil {
+		return fmt.Errorf("remove vm %s: %w", rec.ID, err)
+	}
+	if err := s.store.Delete(rec.ID); err != nil {
+		return err
+	}
+	s.log.Info("vm removed")
+	return nil
+}
+
+func pauser(d sdk.Driver) sdk.Pauser {
+	if p, ok := d.(sdk.Pauser); ok {
+		return p
+	}
+	return noPauser{}
+}
+
+// noPauser answers for a driver that has no Pause at all.
+type noPauser struct{}
+
+func (noPauser) Pause(context.Context, string, sdk.Handle) error {
+	return fmt.Errorf("pause: %w", sdk.ErrUnsupported)
+}
+
+func (noPauser) Resume(context.Context, string, sdk.Handle) error {
+	return fmt.Errorf("resume: %w", sdk.ErrUnsupported)
+}
