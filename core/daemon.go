@@ -34,7 +34,10 @@ type Config struct {
 	LogLevel string
 	// DiscoveryTimeout bounds driver discovery at startup. Default 30s.
 	DiscoveryTimeout time.Duration
-	Logger           hclog.Logger
+	// StaticDrivers are in-process drivers, by name, used beside the
+	// discovered ones; for tests and embedding.
+	StaticDrivers map[string]sdk.Driver
+	Logger        hclog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -100,9 +103,9 @@ func Open(cfg Config) (d *Daemon, err error) {
 	}
 	dctx, dcancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	defer dcancel()
-	d.registry = Discover(dctx, cfg.PluginDirs, cfg.LogLevel, d.log.Named("registry"))
+	d.registry = Discover(dctx, cfg.PluginDirs, cfg.StaticDrivers, cfg.LogLevel, d.log.Named("registry"))
 	for _, e := range d.registry.List() {
-		if e.Plugin != nil {
+		if e.Driver != nil {
 			d.wg.Add(1)
 			go d.routeEvents(e)
 		}
@@ -139,7 +142,7 @@ func (d *Daemon) driverFunc(name string) func() (sdk.Driver, error) {
 		if err != nil {
 			return nil, err
 		}
-		return e.Plugin, nil
+		return e.Driver, nil
 	}
 }
 
@@ -147,7 +150,7 @@ func (d *Daemon) driverFunc(name string) func() (sdk.Driver, error) {
 func (d *Daemon) routeEvents(e DriverEntry) {
 	defer d.wg.Done()
 	log := d.log.With("driver", e.Name)
-	ch, err := e.Plugin.Events(d.ctx)
+	ch, err := e.Driver.Events(d.ctx)
 	if err != nil {
 		log.Error("cannot follow driver events", "error", err)
 		return
@@ -315,7 +318,7 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	if err := ensureDir(workDir, 0o700); err != nil {
 		return Record{}, err
 	}
-	h, err := e.Plugin.Create(ctx, id, spec, workDir)
+	h, err := e.Driver.Create(ctx, id, spec, workDir)
 	if err != nil {
 		_ = os.RemoveAll(workDir) // nothing of this VM may remain; the create error matters
 		return Record{}, err
@@ -336,7 +339,7 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	if err := d.store.Put(rec); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), destroyTimeout)
 		defer cancel()
-		_ = e.Plugin.Destroy(cctx, id, h) // best effort; the store error is what the caller needs
+		_ = e.Driver.Destroy(cctx, id, h) // best effort; the store error is what the caller needs
 		_ = os.RemoveAll(workDir)
 		return Record{}, err
 	}

@@ -25,16 +25,20 @@ const driverInfoTimeout = 10 * time.Second
 // ErrNoDriver: no usable driver has the name.
 var ErrNoDriver = errors.New("no such driver")
 
-// DriverEntry is what the registry knows of one driver binary. Exactly one
-// of Plugin and Err is set.
+// DriverEntry is what the registry knows of one driver. Exactly one of
+// Driver and Err is set.
 type DriverEntry struct {
-	Name   string
+	Name string
+	// Path is the driver's binary; empty for an in-process driver.
 	Path   string
-	Plugin *sdk.Plugin
+	Driver sdk.Driver
 	// Err says why the driver cannot be used.
 	Err         error
 	Info        sdk.Info
 	Fingerprint sdk.Fingerprint
+
+	// plugin is the driver's process, for a driver from a binary.
+	plugin *sdk.Plugin
 }
 
 // Healthy reports whether the driver answered and its backend is usable.
@@ -100,11 +104,20 @@ func checkExecutable(path string) error {
 // asks for Info and a fingerprint. A driver that fails is kept with its
 // reason and never stops the others. ctx bounds discovery only; the driver
 // processes live until Close.
-func Discover(ctx context.Context, dirs []string, logLevel string, log hclog.Logger) *Registry {
+// In-process drivers in static are added as they are, after a call to
+// Info and Fingerprint.
+func Discover(ctx context.Context, dirs []string, static map[string]sdk.Driver, logLevel string, log hclog.Logger) *Registry {
 	found := findDrivers(dirs, log)
+	for name, d := range static {
+		found = append(found, DriverEntry{Name: name, Driver: d})
+	}
 	var wg sync.WaitGroup
 	for i := range found {
 		if found[i].Err != nil {
+			continue
+		}
+		if found[i].Driver != nil {
+			describe(ctx, &found[i])
 			continue
 		}
 		wg.Add(1)
@@ -123,7 +136,9 @@ func Discover(ctx context.Context, dirs []string, logLevel string, log hclog.Log
 		} else {
 			log.Info("driver ready", "driver", e.Name, "version", e.Info.Version,
 				"health", e.Fingerprint.Health, "description", e.Fingerprint.Description)
-			go r.watch(e.Name, e.Plugin)
+			if e.plugin != nil {
+				go r.watch(e.Name, e.plugin)
+			}
 		}
 		r.entries[e.Name] = &e
 	}
@@ -139,22 +154,31 @@ func launch(ctx context.Context, e *DriverEntry, logLevel string, log hclog.Logg
 		e.Err = err
 		return
 	}
-	ictx, cancel := context.WithTimeout(ctx, driverInfoTimeout)
+	e.Driver, e.plugin = p, p
+	describe(ctx, e)
+	if e.Err != nil {
+		p.Close()
+		e.Driver, e.plugin = nil, nil
+	}
+}
+
+// describe asks a new driver for its Info and first fingerprint.
+func describe(ctx context.Context, e *DriverEntry) {
+	ctx, cancel := context.WithTimeout(ctx, driverInfoTimeout)
 	defer cancel()
-	info, err := p.Info(ictx)
+	info, err := e.Driver.Info(ctx)
 	if err == nil && info.Name != e.Name {
 		err = fmt.Errorf("driver says its name is %q but its binary is named %s%s", info.Name, DriverPrefix, e.Name)
 	}
 	if err != nil {
-		p.Close()
-		e.Err = err
+		e.Driver, e.Err = nil, err
 		return
 	}
-	fp, err := p.Fingerprint(ictx)
+	fp, err := e.Driver.Fingerprint(ctx)
 	if err != nil {
 		fp = sdk.Fingerprint{Health: sdk.HealthUnhealthy, Description: err.Error()}
 	}
-	e.Plugin, e.Info, e.Fingerprint = p, info, fp
+	e.Info, e.Fingerprint = info, fp
 }
 
 // watch follows a driver's fingerprint until the driver goes away, then
@@ -164,7 +188,7 @@ func (r *Registry) watch(name string, p *sdk.Plugin) {
 	if err == nil {
 		for fp := range ch {
 			r.mu.Lock()
-			if e := r.entries[name]; e != nil && e.Plugin == p {
+			if e := r.entries[name]; e != nil && e.plugin == p {
 				e.Fingerprint = fp
 			}
 			r.mu.Unlock()
@@ -173,7 +197,7 @@ func (r *Registry) watch(name string, p *sdk.Plugin) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entries[name]
-	if e == nil || e.Plugin != p || !p.Exited() {
+	if e == nil || e.plugin != p || !p.Exited() {
 		return
 	}
 	e.Err = fmt.Errorf("driver process exited")
@@ -211,8 +235,8 @@ func (r *Registry) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.entries {
-		if e.Plugin != nil {
-			e.Plugin.Close()
+		if e.plugin != nil {
+			e.plugin.Close()
 		}
 	}
 }

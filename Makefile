@@ -1,0 +1,63 @@
+# hyperd build, test and demo. `make help` lists the targets.
+
+GO        ?= go
+BIN       := bin
+GUEST_DIR := build/guest
+TOOLS     := $(CURDIR)/.tools
+
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := v0.8.2
+
+DRIVERS := qemu
+
+.PHONY: all build deps guest demo test test-short bench proto lint help clean
+
+all: build ## build bin/hyperd, bin/hyperctl and the drivers in bin/plugins
+
+build:
+	$(GO) build -o $(BIN)/hyperd ./cmd/hyperd
+	$(GO) build -o $(BIN)/hyperctl ./cmd/hyperctl
+	$(foreach d,$(DRIVERS),$(GO) build -o $(BIN)/plugins/hyperd-driver-$(d) ./plugins/$(d)/cmd/hyperd-driver-$(d) &&) true
+
+deps: ## install the Debian packages the build, tests and demo need
+	./scripts/install-deps.sh
+
+guest: ## build the test guest (kernel and busybox initrds) in build/guest
+	./guest/build.sh $(GUEST_DIR)
+
+demo: deps build guest ## boot a real guest through hyperd and the QEMU driver
+	./scripts/demo.sh
+
+test: deps build guest ## run every test, with real QEMU
+	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
+		$(GO) test -count=1 -timeout 25m ./...
+
+test-short: ## unit tests only, no VMs booted
+	$(GO) test -short ./...
+
+bench: build guest ## benchmarks
+	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
+		$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+proto: ## regenerate the gRPC code from the .proto files
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(TOOLS):$$PATH protoc -I sdk/proto \
+		--go_out=paths=source_relative:sdk/proto --go-grpc_out=paths=source_relative:sdk/proto \
+		sdk/proto/hyperd/driver/v1/driver.proto
+	PATH=$(TOOLS):$$PATH protoc -I api \
+		--go_out=paths=source_relative:api --go-grpc_out=paths=source_relative:api \
+		api/hyperd/v1/hyperd.proto
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS)/staticcheck ./...
+
+clean:
+	rm -rf $(BIN) build
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12

@@ -1,0 +1,352 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperd/hyperd/fsm"
+	"github.com/hyperd/hyperd/sdk"
+)
+
+func openTestDaemon(t *testing.T, dir string, f *fakeDriver) *Daemon {
+	t.Helper()
+	d, err := Open(Config{
+		StateDir:      dir,
+		DefaultDriver: "fake",
+		StaticDrivers: map[string]sdk.Driver{"fake": f},
+	})
+	if err != nil {
+		t.Fatalf("open daemon: %v", err)
+	}
+	return d
+}
+
+func testSpec(name string) sdk.Spec {
+	return sdk.Spec{Name: name, VCPUs: 1, MemoryMiB: 64, Kernel: "/boot/vmlinuz"}
+}
+
+func storedState(t *testing.T, d *Daemon, id string) fsm.State {
+	t.Helper()
+	recs, _, err := d.store.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.ID == id {
+			return r.State
+		}
+	}
+	return fsm.StateRemoved
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+
+	rec, err := d.Run(ctx, "", testSpec("one"))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rec.State != fsm.StateRunning || rec.PID != 4242 || string(rec.Handle) != "h-"+rec.ID+"-started" {
+		t.Fatalf("after run: state %s pid %d handle %q", rec.State, rec.PID, rec.Handle)
+	}
+	if got := storedState(t, d, rec.ID); got != fsm.StateRunning {
+		t.Fatalf("store says %s after run returned, want running", got)
+	}
+
+	steps := []struct {
+		name string
+		do   func() (Record, error)
+		want fsm.State
+	}{
+		{"pause", func() (Record, error) { return d.Pause(ctx, rec.ID) }, fsm.StatePaused},
+		{"resume", func() (Record, error) { return d.Resume(ctx, rec.ID) }, fsm.StateRunning},
+		{"stop", func() (Record, error) { return d.Stop(ctx, rec.ID, time.Second) }, fsm.StateStopped},
+		{"stop again", func() (Record, error) { return d.Stop(ctx, rec.ID, time.Second) }, fsm.StateStopped},
+		{"kill stopped", func() (Record, error) { return d.Kill(ctx, rec.ID) }, fsm.StateStopped},
+		{"start again", func() (Record, error) { return d.Start(ctx, rec.ID) }, fsm.StateRunning},
+		{"kill", func() (Record, error) { return d.Kill(ctx, rec.ID) }, fsm.StateStopped},
+	}
+	for _, s := range steps {
+		got, err := s.do()
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got.State != s.want {
+			t.Fatalf("%s: state %s, want %s", s.name, got.State, s.want)
+		}
+		if stored := storedState(t, d, rec.ID); stored != s.want {
+			t.Fatalf("%s: store says %s, want %s", s.name, stored, s.want)
+		}
+	}
+
+	if err := d.Remove(ctx, rec.ID); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if _, err := d.VM(rec.ID); !errors.Is(err, ErrVMNotFound) {
+		t.Fatalf("vm after remove: %v, want ErrVMNotFound", err)
+	}
+	if got := storedState(t, d, rec.ID); got != fsm.StateRemoved {
+		t.Fatalf("store still holds the vm as %s", got)
+	}
+	if _, err := os.Stat(rec.WorkDir); !os.IsNotExist(err) {
+		t.Fatalf("work dir left behind: %v", err)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+
+	rec, err := d.Run(ctx, "", testSpec("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(ctx, rec.ID); !errors.Is(err, fsm.ErrWrongState) {
+		t.Fatalf("remove running: %v, want ErrWrongState", err)
+	}
+	if _, err := d.Resume(ctx, rec.ID); !errors.Is(err, fsm.ErrWrongState) {
+		t.Fatalf("resume running: %v, want ErrWrongState", err)
+	}
+	if _, err := d.Pause(ctx, "nope"); !errors.Is(err, ErrVMNotFound) {
+		t.Fatalf("pause unknown: %v, want ErrVMNotFound", err)
+	}
+	if _, err := d.Run(ctx, "", testSpec("one")); !errors.Is(err, sdk.ErrInvalidSpec) {
+		t.Fatalf("duplicate name: %v, want ErrInvalidSpec", err)
+	}
+	if _, err := d.Run(ctx, "nosuch", testSpec("two")); !errors.Is(err, ErrNoDriver) {
+		t.Fatalf("unknown driver: %v, want ErrNoDriver", err)
+	}
+}
+
+func TestBadSpecStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	f.create = func(spec sdk.Spec) error {
+		if spec.Kernel == "/missing" {
+			return sdk.InvalidSpec("kernel", "no such file")
+		}
+		return nil
+	}
+	dir := t.TempDir()
+	d := openTestDaemon(t, dir, f)
+	defer d.Close()
+
+	tests := []struct {
+		name  string
+		spec  sdk.Spec
+		field string
+	}{
+		{"no name", sdk.Spec{VCPUs: 1, MemoryMiB: 64, Kernel: "/k"}, "name"},
+		{"bad name", sdk.Spec{Name: "a,b", VCPUs: 1, MemoryMiB: 64, Kernel: "/k"}, "name"},
+		{"zero memory", sdk.Spec{Name: "x", VCPUs: 1, Kernel: "/k"}, "memory_mib"},
+		{"zero vcpus", sdk.Spec{Name: "x", MemoryMiB: 64, Kernel: "/k"}, "vcpus"},
+		{"no kernel", sdk.Spec{Name: "x", VCPUs: 1, MemoryMiB: 64}, "kernel"},
+		{"driver rejects", sdk.Spec{Name: "x", VCPUs: 1, MemoryMiB: 64, Kernel: "/missing"}, "kernel"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := d.Run(ctx, "", tt.spec)
+			if !errors.Is(err, sdk.ErrInvalidSpec) {
+				t.Fatalf("got %v, want ErrInvalidSpec", err)
+			}
+			if !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error %q does not name %s", err, tt.field)
+			}
+		})
+	}
+	recs, bad, err := d.store.List()
+	if err != nil || len(recs) != 0 || len(bad) != 0 {
+		t.Fatalf("store holds %d records, %d bad, err %v; want none", len(recs), len(bad), err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "vms"))
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("work dirs left: %v %v", ents, err)
+	}
+}
+
+// TestStopEscalatesWhenDriverHangs: a driver whose Stop never returns is
+// killed by the supervisor's own deadline.
+func TestStopEscalatesWhenDriverHangs(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	f.stop = func(ctx context.Context, _ string) (bool, error) {
+		<-ctx.Done()
+		return false, ctx.Err()
+	}
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+
+	rec, err := d.Run(ctx, "", testSpec("hang"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	got, err := d.Stop(sctx, rec.ID, 100*time.Millisecond)
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if got.State != fsm.StateStopped || got.Reason != "killed" {
+		t.Fatalf("after stop: state %s reason %q, want stopped by kill", got.State, got.Reason)
+	}
+	if elapsed := time.Since(start); elapsed < stopTimerMargin {
+		t.Fatalf("killed after %s, before the deadline plus margin", elapsed)
+	}
+	if f.state(rec.ID) != sdk.RunStateStopped {
+		t.Fatalf("driver state %s, want stopped", f.state(rec.ID))
+	}
+}
+
+// TestKillWhileStarting: a kill during a slow start wins.
+func TestKillWhileStarting(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	release := make(chan struct{})
+	f.start = func(ctx context.Context, _ string) error {
+		select {
+		case <-release:
+			return errors.New("start interrupted")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+
+	runErr := make(chan error, 1)
+	go func() {
+		_, err := d.Run(ctx, "", testSpec("slow"))
+		runErr <- err
+	}()
+	var id string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if vms := d.VMs(); len(vms) == 1 && vms[0].State == fsm.StateStarting {
+			id = vms[0].ID
+			break
+		}
+	}
+	if id == "" {
+		t.Fatal("vm never reached starting")
+	}
+	rec, err := d.Kill(ctx, id)
+	if err != nil || rec.State != fsm.StateStopped {
+		t.Fatalf("kill while starting: state %s, err %v", rec.State, err)
+	}
+	close(release)
+	if err := <-runErr; err == nil {
+		t.Fatal("run reported success for a vm killed while starting")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got, _ := d.VM(id); got.State != fsm.StateStopped {
+		t.Fatalf("late start failure moved the vm to %s", got.State)
+	}
+}
+
+func TestDriverExitEvent(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDriver()
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+
+	rec, err := d.Run(ctx, "", testSpec("guest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.events <- sdk.Event{VMID: rec.ID, Type: sdk.EventExited, Reason: "guest-shutdown"}
+	s := d.supervisor(rec.ID)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := s.Wait(wctx, s.ErrSeq(), func(r Record) bool { return r.State == fsm.StateStopped })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Reason != "guest-shutdown" {
+		t.Fatalf("reason %q, want the driver's", got.Reason)
+	}
+}
+
+// TestRestartRecovers: a new daemon on the same state dir finds its VMs
+// and reconciles them with the driver.
+func TestRestartRecovers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := newFakeDriver()
+	d := openTestDaemon(t, dir, f)
+	alive, err := d.Run(ctx, "", testSpec("alive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := d.Run(ctx, "", testSpec("gone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused, err := d.Run(ctx, "", testSpec("paused"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pause(ctx, paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// While the daemon was away, one VM's process died.
+	f.mu.Lock()
+	delete(f.states, gone.ID)
+	f.mu.Unlock()
+
+	d = openTestDaemon(t, dir, f)
+	defer d.Close()
+	want := map[string]fsm.State{alive.ID: fsm.StateRunning, gone.ID: fsm.StateStopped, paused.ID: fsm.StatePaused}
+	for id, st := range want {
+		s := d.supervisor(id)
+		if s == nil {
+			t.Fatalf("vm %s forgotten after restart", id)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		got, err := s.Wait(wctx, s.ErrSeq(), func(r Record) bool { return r.State == st })
+		cancel()
+		if err != nil {
+			t.Fatalf("vm %s: %v (state %s, want %s)", id, err, got.State, st)
+		}
+	}
+	if r, _ := d.VM(gone.ID); r.Reason != "process gone" {
+		t.Fatalf("dead vm's reason %q, want the driver's", r.Reason)
+	}
+	if _, err := d.Stop(ctx, alive.ID, time.Second); err != nil {
+		t.Fatalf("stop a recovered vm: %v", err)
+	}
+}
+
+func TestSecondDaemonOnSameStateDir(t *testing.T) {
+	dir := t.TempDir()
+	d := openTestDaemon(t, dir, newFakeDriver())
+	defer d.Close()
+	_, err := Open(Config{StateDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "another hyperd") {
+		t.Fatalf("second daemon: %v, want a clear refusal", err)
+	}
+}
+
+func TestNotAStore(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, storeFile), []byte("this is not a bbolt file, just text"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Config{StateDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "move the file aside") {
+		t.Fatalf("open garbage store: %v, want a way forward", err)
+	}
+}
