@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperd/hyperd/internal/testguest"
+)
+
+// brokenDriver is a plugin binary that is not a plugin at all: it prints
+// garbage where the handshake belongs and exits.
+const brokenDriver = "#!/bin/sh\necho 'this is not a handshake'\nexit 3\n"
+
+// stopMargin is what a stop may take past its own timeout: the driver's
+// quit-then-kill ladder and a reap.
+const stopMargin = 8 * time.Second
+
+func runGuest(d *daemon, name, kernel, initrd string) string {
+	d.t.Helper()
+	out := d.mustCtl("run", "--name", name, "--driver", "qemu", "--memory", "256M", "--cpus", "1",
+		"--kernel", kernel, "--initrd", initrd, "--cmdline", testguest.Cmdline)
+	id := strings.TrimSpace(out)
+	if id == "" || strings.ContainsAny(id, " \n") {
+		d.t.Fatalf("run printed %q, want the vm id alone", out)
+	}
+	return id
+}
+
+// TestLifecycle is the foundation's proof: discovery finds the QEMU driver
+// and lists a broken one; a real guest boots, prints its line, stops
+// gracefully; a stubborn guest's stop escalates to a kill in time; both
+// are removed and no QEMU is left.
+func TestLifecycle(t *testing.T) {
+	needQEMU(t)
+	g := testguest.Build(t)
+	d := newDaemon(t, map[string]string{"broken": brokenDriver})
+	d.start()
+
+	t.Run("drivers", func(t *testing.T) {
+		var drivers []struct {
+			Name            string            `json:"name"`
+			Healthy         bool              `json:"healthy"`
+			Error           string            `json:"error"`
+			Version         string            `json:"version"`
+			ContractVersion int               `json:"contractVersion"`
+			Capabilities    []string          `json:"capabilities"`
+			Attributes      map[string]string `json:"attributes"`
+		}
+		out := d.mustCtl("drivers", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &drivers); err != nil {
+			t.Fatalf("drivers -o json: %v\n%s", err, out)
+		}
+		byName := map[string]int{}
+		for i, dr := range drivers {
+			byName[dr.Name] = i
+		}
+		q, ok := byName["qemu"]
+		if !ok {
+			t.Fatalf("qemu driver not listed: %s", out)
+		}
+		qemu := drivers[q]
+		if !qemu.Healthy || qemu.Version == "" || qemu.ContractVersion != 1 {
+			t.Fatalf("qemu driver: %+v, want healthy with a version and contract 1", qemu)
+		}
+		if acc := qemu.Attributes["accelerator"]; acc != "tcg" && acc != "kvm" {
+			t.Fatalf("qemu accelerator %q, want tcg or kvm", acc)
+		}
+		for _, c := range []string{"pause", "graceful_shutdown", "recover"} {
+			if !slices.Contains(qemu.Capabilities, c) {
+				t.Errorf("qemu capabilities %v lack %s", qemu.Capabilities, c)
+			}
+		}
+		b, ok := byName["broken"]
+		if !ok {
+			t.Fatalf("broken driver not listed: %s", out)
+		}
+		if drivers[b].Healthy || drivers[b].Error == "" {
+			t.Fatalf("broken driver: %+v, want unhealthy with a reason", drivers[b])
+		}
+		human := d.mustCtl("drivers")
+		for _, want := range []string{"qemu", "broken", "tcg"} {
+			if want == "tcg" && qemu.Attributes["accelerator"] != "tcg" {
+				continue
+			}
+			if !strings.Contains(human, want) {
+				t.Errorf("hyperctl drivers lacks %q:\n%s", want, human)
+			}
+		}
+	})
+
+	t.Run("graceful stop", func(t *testing.T) {
+		id := runGuest(d, "gentle", g.Kernel, g.Initrd)
+		d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
+		v := d.inspect(id)
+		if v.State != "running" || !alive(v.pid()) {
+			t.Fatalf("after boot: %+v, want running with a live pid", v)
+		}
+
+		d.mustCtl("stop", "--timeout", "60s", id)
+		after := d.inspect(id)
+		if after.State != "stopped" {
+			t.Fatalf("after stop: %+v, want stopped", after)
+		}
+		if strings.Contains(after.Reason, "forced") || strings.Contains(after.Reason, "killed") {
+			t.Fatalf("graceful stop was forced: %q", after.Reason)
+		}
+		if alive(v.pid()) {
+			t.Fatalf("qemu pid %d still runs after stop", v.pid())
+		}
+		d.mustCtl("rm", id)
+	})
+
+	t.Run("stop escalates to kill", func(t *testing.T) {
+		id := runGuest(d, "stubborn", g.Kernel, g.StubbornInitrd)
+		d.waitConsole(id, testguest.ReadyLine+" stubborn", 90*time.Second)
+		v := d.inspect(id)
+
+		const timeout = 3 * time.Second
+		start := time.Now()
+		d.mustCtl("stop", "--timeout", timeout.String(), id)
+		took := time.Since(start)
+		if took < timeout {
+			t.Fatalf("stop returned after %s, before its %s timeout: the stubborn guest cannot have powered off", took, timeout)
+		}
+		if took > timeout+stopMargin {
+			t.Fatalf("stop took %s, past its %s timeout plus %s", took, timeout, stopMargin)
+		}
+		after := d.inspect(id)
+		if after.State != "stopped" || alive(v.pid()) {
+			t.Fatalf("after forced stop: %+v, pid %d alive %v", after, v.pid(), alive(v.pid()))
+		}
+		d.mustCtl("rm", id)
+	})
+
+	t.Run("bad specs store nothing", func(t *testing.T) {
+		comma := filepath.Join(t.TempDir(), "vmlinuz,if=none")
+		if err := os.WriteFile(comma, []byte("not a kernel"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name  string
+			args  []string
+			field string
+		}{
+			{"missing kernel", []string{"--kernel", "/nonexistent/vmlinuz"}, "kernel"},
+			{"zero memory", []string{"--kernel", g.Kernel, "--memory", "0"}, "memory"},
+			{"comma in kernel path", []string{"--kernel", comma}, "kernel"},
+			{"comma in initrd path", []string{"--kernel", g.Kernel, "--initrd", comma}, "initrd"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				args := append([]string{"run", "--name", "bad", "--driver", "qemu"}, tt.args...)
+				out, errOut, err := d.ctl(args...)
+				if err == nil {
+					t.Fatalf("run succeeded with a bad spec: %s", out)
+				}
+				if !strings.HasPrefix(errOut, "hyperctl: ") || !strings.Contains(errOut, tt.field) {
+					t.Fatalf("stderr %q does not name the field %s", errOut, tt.field)
+				}
+				if ids := strings.TrimSpace(d.mustCtl("ls", "-q")); ids != "" {
+					t.Fatalf("a bad spec left vms stored: %s", ids)
+				}
+			})
+		}
+	})
+
+	if ids := strings.TrimSpace(d.mustCtl("ls", "-q")); ids != "" {
+		t.Fatalf("vms left after remove: %s", ids)
+	}
+	d.term()
+	if pids := qemuPIDs(d.stateDir); len(pids) != 0 {
+		t.Fatalf("qemu processes left behind: %v", pids)
+	}
+}
+
+// TestDaemonRestartLeavesVMsRunning: SIGTERM stops hyperd cleanly, the
+// guest keeps running, and the next hyperd recovers and controls it.
+func TestDaemonRestartLeavesVMsRunning(t *testing.T) {
+	needQEMU(t)
+	g := testguest.Build(t)
+	d := newDaemon(t, nil)
+	d.start()
+
+	id := runGuest(d, "survivor", g.Kernel, g.Initrd)
+	d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
+	pid := d.inspect(id).pid()
+
+	d.term()
+	if !alive(pid) {
+		t.Fatalf("qemu pid %d died with the daemon", pid)
+	}
+
+	d.start()
+	v := d.inspect(id)
+	if v.State != "running" || v.pid() != pid {
+		t.Fatalf("after restart: %+v, want running with pid %d", v, pid)
+	}
+	d.mustCtl("stop", "--timeout", "60s", id)
+	if v := d.inspect(id); v.State != "stopped" || alive(pid) {
+		t.Fatalf("after stop: %+v, pid alive %v", v, alive(pid))
+	}
+	d.mustCtl("rm", id)
+	d.term()
+	if pids := qemuPIDs(d.stateDir); len(pids) != 0 {
+		t.Fatalf("qemu processes left behind: %v", pids)
+	}
+}
