@@ -42,19 +42,22 @@ func TestLifecycle(t *testing.T) {
 	d.start()
 
 	t.Run("drivers", func(t *testing.T) {
-		var drivers []struct {
-			Name            string            `json:"name"`
-			Healthy         bool              `json:"healthy"`
-			Error           string            `json:"error"`
-			Version         string            `json:"version"`
-			ContractVersion int               `json:"contractVersion"`
-			Capabilities    []string          `json:"capabilities"`
-			Attributes      map[string]string `json:"attributes"`
+		var list struct {
+			Drivers []struct {
+				Name            string            `json:"name"`
+				Healthy         bool              `json:"healthy"`
+				Error           string            `json:"error"`
+				Version         string            `json:"version"`
+				ContractVersion int               `json:"contract_version"`
+				Capabilities    []string          `json:"capabilities"`
+				Attributes      map[string]string `json:"attributes"`
+			} `json:"drivers"`
 		}
 		out := d.mustCtl("drivers", "-o", "json")
-		if err := json.Unmarshal([]byte(out), &drivers); err != nil {
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
 			t.Fatalf("drivers -o json: %v\n%s", err, out)
 		}
+		drivers := list.Drivers
 		byName := map[string]int{}
 		for i, dr := range drivers {
 			byName[dr.Name] = i

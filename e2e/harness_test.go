@@ -190,15 +190,20 @@ func (d *daemon) mustCtl(args ...string) string {
 }
 
 type vmView struct {
-	ID        string `json:"id"`
-	State     string `json:"state"`
-	Reason    string `json:"reason"`
-	LastError string `json:"lastError"`
-	PID       string `json:"pid"`
+	ID        string          `json:"id"`
+	State     string          `json:"state"`
+	Reason    string          `json:"reason"`
+	LastError string          `json:"last_error"`
+	PID       json.RawMessage `json:"pid"`
 }
 
+// pid returns the VM's process id, or zero. protojson writes an int64 as
+// a string and leaves out a zero.
 func (v vmView) pid() int {
-	n, _ := strconv.Atoi(v.PID) // protojson writes int64 as a string; empty means none
+	n, err := strconv.Atoi(strings.Trim(string(v.PID), `"`))
+	if err != nil {
+		return 0
+	}
 	return n
 }
 

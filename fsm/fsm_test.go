@@ -35,8 +35,10 @@ func TestTableIsComplete(t *testing.T) {
 					if o.To == s {
 						t.Fatalf("move to the same state; use stay")
 					}
+				case kindUndecided:
+					t.Fatal("no decided outcome: the table leaves this cell empty")
 				default:
-					t.Fatalf("no decided outcome (kind %d)", o.Kind)
+					t.Fatalf("unknown outcome kind %d", o.Kind)
 				}
 				for _, a := range o.Actions {
 					if a == ActionInvalid || a >= numActions {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,6 +48,10 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 		opts.StartTimeout = time.Until(dl)
 	}
 
+	// The tail of the driver's stderr explains a failed handshake far
+	// better than go-plugin's own error: a driver refusing our cookie or
+	// crashing says why there.
+	tail := &tailBuffer{max: 2048}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), LogLevelEnv+"="+opts.LogLevel)
 	pc := plugin.NewClient(&plugin.ClientConfig{
@@ -56,6 +62,7 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 		AutoMTLS:         true,
 		Logger:           opts.Logger,
 		StartTimeout:     opts.StartTimeout,
+		Stderr:           tail,
 	})
 	defer func() {
 		if err != nil {
@@ -65,6 +72,9 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 
 	rpc, err := pc.Client()
 	if err != nil {
+		if said := tail.String(); said != "" {
+			return nil, fmt.Errorf("handshake with driver %s: %w; its stderr ends with: %s", path, err, said)
+		}
 		return nil, fmt.Errorf("handshake with driver %s: %w", path, err)
 	}
 	if v := pc.NegotiatedVersion(); v != ContractVersion {
@@ -95,3 +105,28 @@ func (p *Plugin) PID() int {
 // Close ends the driver process: a polite request first, then a kill.
 // VMs the driver started keep running.
 func (p *Plugin) Close() { p.pc.Kill() }
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+// String returns the kept bytes, trimmed, on one line.
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(strings.Fields(string(t.buf)), " ")
+}
