@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,11 @@ const brokenDriver = "#!/bin/sh\necho 'this is not a handshake'\nexit 3\n"
 // quit-then-kill ladder and a reap.
 const stopMargin = 8 * time.Second
 
-func runGuest(d *daemon, name, kernel, initrd string) string {
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func runGuest(d *daemon, driver, name, kernel, initrd string) string {
 	d.t.Helper()
-	out := d.mustCtl("run", "--name", name, "--driver", "qemu", "--memory", "256M", "--cpus", "1",
+	out := d.mustCtl("run", "--name", name, "--driver", driver, "--memory", "256M", "--cpus", "1",
 		"--kernel", kernel, "--initrd", initrd, "--cmdline", testguest.Cmdline)
 	id := strings.TrimSpace(out)
 	if id == "" || strings.ContainsAny(id, " \n") {
@@ -31,77 +34,107 @@ func runGuest(d *daemon, name, kernel, initrd string) string {
 	return id
 }
 
-// TestLifecycle is the foundation's proof: discovery finds the QEMU driver
-// and lists a broken one; a real guest boots, prints its line, stops
-// gracefully; a stubborn guest's stop escalates to a kill in time; both
-// are removed and no QEMU is left.
-func TestLifecycle(t *testing.T) {
+type driverView struct {
+	Name            string            `json:"name"`
+	Healthy         bool              `json:"healthy"`
+	Error           string            `json:"error"`
+	Version         string            `json:"version"`
+	ContractVersion int               `json:"contract_version"`
+	Capabilities    []string          `json:"capabilities"`
+	Attributes      map[string]string `json:"attributes"`
+}
+
+func (d *daemon) drivers() map[string]driverView {
+	d.t.Helper()
+	var list struct {
+		Drivers []driverView `json:"drivers"`
+	}
+	out := d.mustCtl("drivers", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		d.t.Fatalf("drivers -o json: %v\n%s", err, out)
+	}
+	m := make(map[string]driverView)
+	for _, dv := range list.Drivers {
+		m[dv.Name] = dv
+	}
+	return m
+}
+
+// TestDiscovery: hyperd finds the QEMU driver healthy and lists a broken
+// binary with its reason, without letting it stop the others.
+func TestDiscovery(t *testing.T) {
 	needQEMU(t)
-	g := testguest.Build(t)
 	d := newDaemon(t, map[string]string{"broken": brokenDriver})
 	d.start()
+	drivers := d.drivers()
 
-	t.Run("drivers", func(t *testing.T) {
-		var list struct {
-			Drivers []struct {
-				Name            string            `json:"name"`
-				Healthy         bool              `json:"healthy"`
-				Error           string            `json:"error"`
-				Version         string            `json:"version"`
-				ContractVersion int               `json:"contract_version"`
-				Capabilities    []string          `json:"capabilities"`
-				Attributes      map[string]string `json:"attributes"`
-			} `json:"drivers"`
+	qemu, ok := drivers["qemu"]
+	if !ok {
+		t.Fatalf("qemu driver not listed: %v", drivers)
+	}
+	if !qemu.Healthy || qemu.Version == "" || qemu.ContractVersion != 1 {
+		t.Fatalf("qemu driver: %+v, want healthy with a version and contract 1", qemu)
+	}
+	if acc := qemu.Attributes["accelerator"]; acc != "tcg" && acc != "kvm" {
+		t.Fatalf("qemu accelerator %q, want tcg or kvm", acc)
+	}
+	for _, c := range []string{"pause", "graceful_shutdown", "recover"} {
+		if !slices.Contains(qemu.Capabilities, c) {
+			t.Errorf("qemu capabilities %v lack %s", qemu.Capabilities, c)
 		}
-		out := d.mustCtl("drivers", "-o", "json")
-		if err := json.Unmarshal([]byte(out), &list); err != nil {
-			t.Fatalf("drivers -o json: %v\n%s", err, out)
+	}
+	broken, ok := drivers["broken"]
+	if !ok {
+		t.Fatalf("broken driver not listed: %v", drivers)
+	}
+	if broken.Healthy || broken.Error == "" {
+		t.Fatalf("broken driver: %+v, want unhealthy with a reason", broken)
+	}
+	human := d.mustCtl("drivers")
+	for _, want := range []string{"qemu", "broken", qemu.Attributes["accelerator"]} {
+		if !strings.Contains(human, want) {
+			t.Errorf("hyperctl drivers lacks %q:\n%s", want, human)
 		}
-		drivers := list.Drivers
-		byName := map[string]int{}
-		for i, dr := range drivers {
-			byName[dr.Name] = i
-		}
-		q, ok := byName["qemu"]
-		if !ok {
-			t.Fatalf("qemu driver not listed: %s", out)
-		}
-		qemu := drivers[q]
-		if !qemu.Healthy || qemu.Version == "" || qemu.ContractVersion != 1 {
-			t.Fatalf("qemu driver: %+v, want healthy with a version and contract 1", qemu)
-		}
-		if acc := qemu.Attributes["accelerator"]; acc != "tcg" && acc != "kvm" {
-			t.Fatalf("qemu accelerator %q, want tcg or kvm", acc)
-		}
-		for _, c := range []string{"pause", "graceful_shutdown", "recover"} {
-			if !slices.Contains(qemu.Capabilities, c) {
-				t.Errorf("qemu capabilities %v lack %s", qemu.Capabilities, c)
-			}
-		}
-		b, ok := byName["broken"]
-		if !ok {
-			t.Fatalf("broken driver not listed: %s", out)
-		}
-		if drivers[b].Healthy || drivers[b].Error == "" {
-			t.Fatalf("broken driver: %+v, want unhealthy with a reason", drivers[b])
-		}
-		human := d.mustCtl("drivers")
-		for _, want := range []string{"qemu", "broken", "tcg"} {
-			if want == "tcg" && qemu.Attributes["accelerator"] != "tcg" {
-				continue
-			}
-			if !strings.Contains(human, want) {
-				t.Errorf("hyperctl drivers lacks %q:\n%s", want, human)
-			}
-		}
-	})
+	}
+	d.term()
+}
 
-	t.Run("graceful stop", func(t *testing.T) {
-		id := runGuest(d, "gentle", g.Kernel, g.Initrd)
+// TestLifecycle is the foundation's proof, for every driver: a real guest
+// boots and prints its line, pauses and resumes, stops gracefully; a
+// stubborn guest's stop escalates to a kill in time; bad specs store
+// nothing; everything is removed and nothing is left running.
+func TestLifecycle(t *testing.T) {
+	for _, dc := range driverCases {
+		t.Run(dc.name, func(t *testing.T) {
+			dc.need(t)
+			testLifecycle(t, dc)
+		})
+	}
+}
+
+func testLifecycle(t *testing.T, dc driverCase) {
+	g := testguest.Build(t)
+	d := newDaemon(t, nil)
+	d.start()
+	if dv := d.drivers()[dc.name]; !dv.Healthy {
+		t.Fatalf("driver %s not healthy: %+v", dc.name, dv)
+	}
+
+	t.Run("boot pause resume graceful stop", func(t *testing.T) {
+		id := runGuest(d, dc.name, "gentle", g.Kernel, g.Initrd)
 		d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
 		v := d.inspect(id)
 		if v.State != "running" || !alive(v.pid()) {
 			t.Fatalf("after boot: %+v, want running with a live pid", v)
+		}
+
+		d.mustCtl("pause", id)
+		if v := d.inspect(id); v.State != "paused" {
+			t.Fatalf("after pause: %+v", v)
+		}
+		d.mustCtl("resume", id)
+		if v := d.inspect(id); v.State != "running" {
+			t.Fatalf("after resume: %+v", v)
 		}
 
 		d.mustCtl("stop", "--timeout", "60s", id)
@@ -113,13 +146,13 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("graceful stop was forced: %q", after.Reason)
 		}
 		if alive(v.pid()) {
-			t.Fatalf("qemu pid %d still runs after stop", v.pid())
+			t.Fatalf("pid %d still runs after stop", v.pid())
 		}
 		d.mustCtl("rm", id)
 	})
 
 	t.Run("stop escalates to kill", func(t *testing.T) {
-		id := runGuest(d, "stubborn", g.Kernel, g.StubbornInitrd)
+		id := runGuest(d, dc.name, "stubborn", g.Kernel, g.StubbornInitrd)
 		d.waitConsole(id, testguest.ReadyLine+" stubborn", 90*time.Second)
 		v := d.inspect(id)
 
@@ -157,7 +190,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				args := append([]string{"run", "--name", "bad", "--driver", "qemu"}, tt.args...)
+				args := append([]string{"run", "--name", "bad", "--driver", dc.name}, tt.args...)
 				out, errOut, err := d.ctl(args...)
 				if err == nil {
 					t.Fatalf("run succeeded with a bad spec: %s", out)
@@ -176,40 +209,44 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("vms left after remove: %s", ids)
 	}
 	d.term()
-	if pids := qemuPIDs(d.stateDir); len(pids) != 0 {
-		t.Fatalf("qemu processes left behind: %v", pids)
+	if left := dc.leftovers(d); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 }
 
 // TestDaemonRestartLeavesVMsRunning: SIGTERM stops hyperd cleanly, the
 // guest keeps running, and the next hyperd recovers and controls it.
 func TestDaemonRestartLeavesVMsRunning(t *testing.T) {
-	needQEMU(t)
-	g := testguest.Build(t)
-	d := newDaemon(t, nil)
-	d.start()
+	for _, dc := range driverCases {
+		t.Run(dc.name, func(t *testing.T) {
+			dc.need(t)
+			g := testguest.Build(t)
+			d := newDaemon(t, nil)
+			d.start()
 
-	id := runGuest(d, "survivor", g.Kernel, g.Initrd)
-	d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
-	pid := d.inspect(id).pid()
+			id := runGuest(d, dc.name, "survivor", g.Kernel, g.Initrd)
+			d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
+			pid := d.inspect(id).pid()
 
-	d.term()
-	if !alive(pid) {
-		t.Fatalf("qemu pid %d died with the daemon", pid)
-	}
+			d.term()
+			if !alive(pid) {
+				t.Fatalf("pid %d died with the daemon", pid)
+			}
 
-	d.start()
-	v := d.inspect(id)
-	if v.State != "running" || v.pid() != pid {
-		t.Fatalf("after restart: %+v, want running with pid %d", v, pid)
-	}
-	d.mustCtl("stop", "--timeout", "60s", id)
-	if v := d.inspect(id); v.State != "stopped" || alive(pid) {
-		t.Fatalf("after stop: %+v, pid alive %v", v, alive(pid))
-	}
-	d.mustCtl("rm", id)
-	d.term()
-	if pids := qemuPIDs(d.stateDir); len(pids) != 0 {
-		t.Fatalf("qemu processes left behind: %v", pids)
+			d.start()
+			v := d.inspect(id)
+			if v.State != "running" || v.pid() != pid {
+				t.Fatalf("after restart: %+v, want running with pid %d", v, pid)
+			}
+			d.mustCtl("stop", "--timeout", "60s", id)
+			if v := d.inspect(id); v.State != "stopped" || alive(pid) {
+				t.Fatalf("after stop: %+v, pid alive %v", v, alive(pid))
+			}
+			d.mustCtl("rm", id)
+			d.term()
+			if left := dc.leftovers(d); len(left) != 0 {
+				t.Fatalf("left behind: %v", left)
+			}
+		})
 	}
 }

@@ -37,11 +37,14 @@ func binaries(t *testing.T) string {
 			return
 		}
 		binDir = dir
-		for out, pkg := range map[string]string{
-			"hyperd":                     "../cmd/hyperd",
-			"hyperctl":                   "../cmd/hyperctl",
-			"plugins/hyperd-driver-qemu": "../plugins/qemu/cmd/hyperd-driver-qemu",
-		} {
+		pkgs := map[string]string{
+			"hyperd":   "../cmd/hyperd",
+			"hyperctl": "../cmd/hyperctl",
+		}
+		for _, dc := range driverCases {
+			pkgs["plugins/hyperd-driver-"+dc.name] = "../plugins/" + dc.name + "/cmd/hyperd-driver-" + dc.name
+		}
+		for out, pkg := range pkgs {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
@@ -95,9 +98,11 @@ func newDaemon(t *testing.T, extra map[string]string) *daemon {
 	if err := os.MkdirAll(d.pluginDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(bin, "plugins", "hyperd-driver-qemu"),
-		filepath.Join(d.pluginDir, "hyperd-driver-qemu")); err != nil {
-		t.Fatal(err)
+	for _, dc := range driverCases {
+		name := "hyperd-driver-" + dc.name
+		if err := os.Symlink(filepath.Join(bin, "plugins", name), filepath.Join(d.pluginDir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, body := range extra {
 		p := filepath.Join(d.pluginDir, "hyperd-driver-"+name)

@@ -28,7 +28,8 @@
 // previous boot's output is lost. A VM whose process ended while no
 // driver watched it reports "qemu process gone while the driver was
 // away" instead of its real exit reason, and a recovered QEMU's exit
-// status is not known (its parent reaps it). Only one client may hold a
+// status is not known (its parent reaps it). A paused guest cannot see
+// the power button, so stopping it always ends forced. Only one client may hold a
 // QMP socket, so two drivers attached to the same VM block each other
 // until the dial times out.
 package qemu
