@@ -37,6 +37,10 @@ type input struct {
 	// noteOnly marks an input that only records callErr, outside the
 	// lifecycle table: a failed call changes no state.
 	noteOnly bool
+	// explainExit marks an input that only replaces the reason of a VM
+	// that has stopped: a forced stop's completion says more than the
+	// exit event that usually beats it here.
+	explainExit bool
 	// reply, when set, receives the outcome once it is persisted.
 	reply chan error
 }
@@ -115,11 +119,15 @@ func (s *supervisor) Do(ctx context.Context, in input) error {
 	}
 }
 
-// post feeds a driver's report or a timer to the VM, without waiting.
-func (s *supervisor) post(in input) {
+// post feeds drivers' reports or a timer to the VM, in order, without
+// waiting.
+func (s *supervisor) post(ins ...input) {
 	go func() {
-		if err := s.send(s.ctx, in); err != nil {
-			s.log.Debug("event dropped: supervisor gone", "event", in.event, "error", err)
+		for _, in := range ins {
+			if err := s.send(s.ctx, in); err != nil {
+				s.log.Debug("event dropped: supervisor gone", "event", in.event, "error", err)
+				return
+			}
 		}
 	}()
 }
@@ -194,6 +202,20 @@ func (s *supervisor) handle(in input) (removed bool) {
 			return false
 		}
 		s.publish(next, true)
+		return false
+	}
+	if in.explainExit {
+		if cur.State.Live() || cur.Reason == in.reason {
+			return false
+		}
+		next := cur
+		next.Reason = in.reason
+		next.UpdatedAt = time.Now().UTC()
+		if err := s.store.Put(next); err != nil {
+			s.log.Error("cannot persist an exit reason", "error", err)
+			return false
+		}
+		s.publish(next, false)
 		return false
 	}
 	o := fsm.Step(cur.State, in.event)
@@ -350,11 +372,12 @@ func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) b
 			s.failed(a, err)
 			return false
 		}
-		reason := "guest powered off"
-		if forced {
-			reason = fmt.Sprintf("forced off: the guest did not power off within %s", stopTimeout)
+		if !forced {
+			s.post(input{event: fsm.EventExited, reason: "guest powered off"})
+			return true
 		}
-		s.post(input{event: fsm.EventExited, reason: reason})
+		reason := fmt.Sprintf("forced off: the guest did not power off within %s", stopTimeout)
+		s.post(input{event: fsm.EventExited, reason: reason}, input{explainExit: true, reason: reason})
 	case fsm.ActionDriverKill:
 		if err := d.Kill(ctx, rec.ID, rec.Handle); err != nil {
 			s.failed(a, err)

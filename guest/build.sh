@@ -176,9 +176,27 @@ else
 	echo "hyperd guest: powering off on ACPI power button"
 fi
 
-# acpid opens /dev/input/event* once at start: the modules above must
-# have made the power button's node first.
+# acpid opens /dev/input/event* once at start: wait for devtmpfs to make
+# the power button's node first.
+i=0
+while ! ls /dev/input/event* >/dev/null 2>&1 && [ $i -lt 50 ]; do
+	usleep 100000
+	i=$((i + 1))
+done
 acpid -f -c /etc/acpi -l /var/log/acpid.log &
+acpid_pid=$!
+
+# The ready line promises that a power button press is heard: print it
+# only once acpid holds an input device open, or a stop sent right after
+# it would be lost.
+i=0
+while [ $i -lt 50 ]; do
+	if ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q /dev/input/event; then
+		break
+	fi
+	usleep 100000
+	i=$((i + 1))
+done
 
 echo "HYPERD-GUEST-READY${variant:+ $variant}"
 

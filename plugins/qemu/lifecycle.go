@@ -220,7 +220,7 @@ func (d *Driver) Stop(ctx context.Context, vmID string, hb sdk.Handle, timeout t
 			v.log.Debug("system_powerdown failed; escalating after the timeout", "error", err)
 		}
 	}
-	v.log.Info("vm stopping", "timeout", timeout)
+	v.log.Info("vm stopping", "timeout", timeout.String())
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -231,7 +231,7 @@ func (d *Driver) Stop(ctx context.Context, vmID string, hb sdk.Handle, timeout t
 	case <-t.C:
 	}
 
-	v.log.Info("guest did not power off in time; forcing", "timeout", timeout)
+	v.log.Info("guest did not power off in time; forcing", "timeout", timeout.String())
 	if merr == nil {
 		qctx, cancel := context.WithTimeout(ctx, quitWait)
 		// quit's reply races QEMU's exit, so an error here says nothing.

@@ -23,10 +23,6 @@ import (
 // loaded two-core machine.
 const bootWait = 90 * time.Second
 
-// acpidSettle is how long after the ready line the guest's acpid may take
-// to listen for the power button under TCG.
-const acpidSettle = 3 * time.Second
-
 // TestRealQEMU drives the real guest through the Driver in-process.
 func TestRealQEMU(t *testing.T) {
 	if _, err := exec.LookPath(DefaultBinary); err != nil {
@@ -292,10 +288,8 @@ func (vm *testVM) waitReady(t *testing.T) {
 	for {
 		b, _ := os.ReadFile(path) // absent until QEMU opens it
 		if strings.Contains(string(b), testguest.ReadyLine) {
-			// The guest starts acpid in the background just before the
-			// ready line; a power button pressed before acpid has opened
-			// its input device is lost. Give it time to.
-			time.Sleep(acpidSettle)
+			// The guest prints its ready line only once acpid holds the
+			// power button's input device, so a stop may follow at once.
 			return
 		}
 		if time.Now().After(deadline) {
