@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -53,25 +54,41 @@ func apiError(err error) error {
 func (a *apiServer) ListDrivers(context.Context, *apiv1.ListDriversRequest) (*apiv1.ListDriversResponse, error) {
 	out := &apiv1.ListDriversResponse{}
 	for _, e := range a.d.Drivers() {
-		w := &apiv1.Driver{
-			Name:              e.Name,
-			Path:              e.Path,
-			Healthy:           e.Healthy(),
-			Version:           e.Info.Version,
-			HealthDescription: e.Fingerprint.Description,
-			Attributes:        e.Fingerprint.Attributes,
-		}
-		if e.Err != nil {
-			w.Error = e.Err.Error()
-		} else {
-			w.ContractVersion = sdk.ContractVersion
-		}
-		for _, c := range e.Info.Capabilities {
-			w.Capabilities = append(w.Capabilities, c.String())
-		}
-		out.Drivers = append(out.Drivers, w)
+		out.Drivers = append(out.Drivers, driverToAPI(e))
 	}
 	return out, nil
+}
+
+func (a *apiServer) ReloadDriver(ctx context.Context, r *apiv1.ReloadDriverRequest) (*apiv1.Driver, error) {
+	if err := a.d.ReloadDriver(ctx, r.GetName()); err != nil {
+		return nil, apiError(err)
+	}
+	for _, e := range a.d.Drivers() {
+		if e.Name == r.GetName() {
+			return driverToAPI(e), nil
+		}
+	}
+	return nil, apiError(fmt.Errorf("driver %q: %w", r.GetName(), ErrNoDriver))
+}
+
+func driverToAPI(e DriverEntry) *apiv1.Driver {
+	w := &apiv1.Driver{
+		Name:              e.Name,
+		Path:              e.Path,
+		Healthy:           e.Healthy(),
+		Version:           e.Info.Version,
+		HealthDescription: e.Fingerprint.Description,
+		Attributes:        e.Fingerprint.Attributes,
+	}
+	if e.Err != nil {
+		w.Error = e.Err.Error()
+	} else {
+		w.ContractVersion = sdk.ContractVersion
+	}
+	for _, c := range e.Info.Capabilities {
+		w.Capabilities = append(w.Capabilities, c.String())
+	}
+	return w
 }
 
 func (a *apiServer) RunVM(ctx context.Context, r *apiv1.RunVMRequest) (*apiv1.RunVMResponse, error) {

@@ -111,7 +111,34 @@ func Open(cfg Config) (d *Daemon, err error) {
 		}
 	}
 	d.recoverAll()
+	d.registry.SetSwapHook(d.driverSwapped)
 	return d, nil
+}
+
+// driverSwapped follows a driver's new process, after a restart or a
+// reload: its events, and every live VM of that driver recovered through
+// it. Whatever happened while no process watched (a guest that powered
+// off) comes out of the reconciliation.
+func (d *Daemon) driverSwapped(e DriverEntry) {
+	if d.ctx.Err() != nil {
+		return
+	}
+	d.wg.Add(1)
+	go d.routeEvents(e)
+	for _, rec := range d.VMs() {
+		if rec.Driver != e.Name || !rec.State.Live() {
+			continue
+		}
+		if s := d.supervisor(rec.ID); s != nil {
+			d.reconcile(s, rec)
+		}
+	}
+}
+
+// ReloadDriver swaps in the binary now at the driver's path; its VMs keep
+// running and are recovered through the new process.
+func (d *Daemon) ReloadDriver(ctx context.Context, name string) error {
+	return d.registry.Reload(ctx, name)
 }
 
 // Close stops the supervisors and the drivers and closes the store. VMs

@@ -46,9 +46,17 @@ func (e DriverEntry) Healthy() bool {
 	return e.Err == nil && e.Fingerprint.Health == sdk.HealthHealthy
 }
 
-// Registry holds every driver found at startup.
+// Registry holds every driver found at startup. A driver process that
+// dies is restarted with backoff; Reload swaps in a new binary. Either
+// way the registry calls its onSwap hook once the new process answers, so
+// the daemon can follow its events and recover its VMs through it.
 type Registry struct {
-	log hclog.Logger
+	log      hclog.Logger
+	logLevel string
+	onSwap   func(DriverEntry)
+	// ctx ends restarts when the registry closes.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	entries map[string]*DriverEntry
@@ -128,7 +136,8 @@ func Discover(ctx context.Context, dirs []string, static map[string]sdk.Driver, 
 	}
 	wg.Wait()
 
-	r := &Registry{log: log, entries: make(map[string]*DriverEntry)}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &Registry{log: log, logLevel: logLevel, ctx: rctx, cancel: cancel, entries: make(map[string]*DriverEntry)}
 	for i := range found {
 		e := found[i]
 		if e.Err != nil {
@@ -181,10 +190,26 @@ func describe(ctx context.Context, e *DriverEntry) {
 	e.Info, e.Fingerprint = info, fp
 }
 
-// watch follows a driver's fingerprint until the driver goes away, then
-// marks it unusable.
+// Restart backoff bounds: the first retry comes after restartMin, each
+// failure doubles the wait up to restartMax.
+const (
+	restartMin = 500 * time.Millisecond
+	restartMax = 30 * time.Second
+)
+
+// SetSwapHook sets the function called, outside the registry's lock, each
+// time a driver's process is replaced by a restart or a reload.
+func (r *Registry) SetSwapHook(f func(DriverEntry)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onSwap = f
+}
+
+// watch follows a driver's fingerprint until the driver goes away. A
+// process that exited on its own is restarted; one retired by a reload or
+// by Close is not.
 func (r *Registry) watch(name string, p *sdk.Plugin) {
-	ch, err := p.WatchFingerprint(context.Background())
+	ch, err := p.WatchFingerprint(r.ctx)
 	if err == nil {
 		for fp := range ch {
 			r.mu.Lock()
@@ -194,14 +219,119 @@ func (r *Registry) watch(name string, p *sdk.Plugin) {
 			r.mu.Unlock()
 		}
 	}
+	// The stream also ends when the driver merely closed it; give the
+	// process a moment to be seen as exited before deciding.
+	for i := 0; i < 20 && !p.Exited() && r.ctx.Err() == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e := r.entries[name]
-	if e == nil || e.plugin != p || !p.Exited() {
+	if e == nil || e.plugin != p || r.ctx.Err() != nil {
+		r.mu.Unlock()
 		return
 	}
-	e.Err = fmt.Errorf("driver process exited")
-	r.log.Error("driver process exited", "driver", name)
+	if !p.Exited() {
+		// The driver ended its fingerprint stream but lives on: treat it
+		// as broken, since health can no longer be followed.
+		p.Close()
+	}
+	e.Err = fmt.Errorf("driver process exited; restarting")
+	e.Driver, e.plugin = nil, nil
+	path := e.Path
+	r.mu.Unlock()
+
+	r.log.Error("driver process exited; restarting", "driver", name)
+	r.restart(name, path)
+}
+
+// restart relaunches a driver until it answers or the registry closes.
+func (r *Registry) restart(name, path string) {
+	wait := restartMin
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		e := DriverEntry{Name: name, Path: path}
+		if err := checkExecutable(path); err != nil {
+			e.Err = err
+		} else {
+			launch(r.ctx, &e, r.logLevel, r.log)
+		}
+		if e.Err == nil {
+			r.log.Info("driver restarted", "driver", name, "attempt", attempt)
+			r.install(e)
+			return
+		}
+		wait = min(2*wait, restartMax)
+		r.mu.Lock()
+		if cur := r.entries[name]; cur != nil {
+			cur.Err = fmt.Errorf("driver process exited; restart %d failed: %w; retrying in %s", attempt, e.Err, wait)
+		}
+		r.mu.Unlock()
+		r.log.Warn("driver restart failed", "driver", name, "attempt", attempt, "error", e.Err, "retry_in", wait.String())
+	}
+}
+
+// install makes e, a freshly launched driver, the one in use for its
+// name, retires the process it replaces, and calls the swap hook.
+func (r *Registry) install(e DriverEntry) {
+	r.mu.Lock()
+	if r.ctx.Err() != nil {
+		r.mu.Unlock()
+		e.plugin.Close()
+		return
+	}
+	var old *sdk.Plugin
+	if cur := r.entries[e.Name]; cur != nil {
+		old = cur.plugin
+	}
+	r.entries[e.Name] = &e
+	hook := r.onSwap
+	r.mu.Unlock()
+
+	// The old process goes first: a backend may serve one control
+	// connection per VM (QEMU's QMP does), which the new one needs.
+	if old != nil {
+		old.Close()
+	}
+	go r.watch(e.Name, e.plugin)
+	if hook != nil {
+		hook(e)
+	}
+}
+
+// Reload starts the binary now at the driver's path and, once it answers,
+// swaps it in for the running process, which is retired. VMs keep
+// running; the swap hook recovers them through the new process. When the
+// new binary fails, the old process stays in use.
+func (r *Registry) Reload(ctx context.Context, name string) error {
+	r.mu.Lock()
+	cur, ok := r.entries[name]
+	var path string
+	if ok {
+		path = cur.Path
+	}
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("reload driver %q: %w", name, ErrNoDriver)
+	}
+	if path == "" {
+		return fmt.Errorf("reload driver %q: it runs in process and has no binary", name)
+	}
+	e := DriverEntry{Name: name, Path: path}
+	if err := checkExecutable(path); err != nil {
+		return fmt.Errorf("reload driver %q: %w", name, err)
+	}
+	launch(ctx, &e, r.logLevel, r.log)
+	if e.Err != nil {
+		return fmt.Errorf("reload driver %q: the new binary failed, the old process stays: %w", name, e.Err)
+	}
+	r.log.Info("driver reloaded", "driver", name, "version", e.Info.Version)
+	r.install(e)
+	return nil
 }
 
 // List returns a copy of every entry, by name.
@@ -232,6 +362,7 @@ func (r *Registry) Get(name string) (DriverEntry, error) {
 
 // Close ends every driver process. VMs keep running.
 func (r *Registry) Close() {
+	r.cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.entries {

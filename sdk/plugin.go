@@ -71,6 +71,7 @@ func Logger() hclog.Logger {
 // it. Call it from main. Run by hand, outside the daemon, the binary prints
 // a message saying so and exits.
 func Serve(d Driver) {
+	exitWithParent(Logger())
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{

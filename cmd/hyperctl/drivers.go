@@ -46,6 +46,7 @@ accelerator the driver reports, such as kvm or tcg.`,
 		},
 	}
 	cmd.Flags().VarP(&output, "output", "o", "print as text or json")
+	cmd.AddCommand(newDriversReloadCmd(a))
 	return cmd
 }
 

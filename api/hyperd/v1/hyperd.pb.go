@@ -173,6 +173,50 @@ func (x *Driver) GetAttributes() map[string]string {
 	return nil
 }
 
+type ReloadDriverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadDriverRequest) Reset() {
+	*x = ReloadDriverRequest{}
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadDriverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadDriverRequest) ProtoMessage() {}
+
+func (x *ReloadDriverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadDriverRequest.ProtoReflect.Descriptor instead.
+func (*ReloadDriverRequest) Descriptor() ([]byte, []int) {
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReloadDriverRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type ListDriversResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Drivers       []*Driver              `protobuf:"bytes,1,rep,name=drivers,proto3" json:"drivers,omitempty"`
@@ -182,7 +226,7 @@ type ListDriversResponse struct {
 
 func (x *ListDriversResponse) Reset() {
 	*x = ListDriversResponse{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[2]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -194,7 +238,7 @@ func (x *ListDriversResponse) String() string {
 func (*ListDriversResponse) ProtoMessage() {}
 
 func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[2]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -207,7 +251,7 @@ func (x *ListDriversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDriversResponse.ProtoReflect.Descriptor instead.
 func (*ListDriversResponse) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{2}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListDriversResponse) GetDrivers() []*Driver {
@@ -228,7 +272,7 @@ type Disk struct {
 
 func (x *Disk) Reset() {
 	*x = Disk{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[3]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +284,7 @@ func (x *Disk) String() string {
 func (*Disk) ProtoMessage() {}
 
 func (x *Disk) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[3]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +297,7 @@ func (x *Disk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disk.ProtoReflect.Descriptor instead.
 func (*Disk) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{3}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Disk) GetPath() string {
@@ -293,7 +337,7 @@ type VMSpec struct {
 
 func (x *VMSpec) Reset() {
 	*x = VMSpec{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[4]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +349,7 @@ func (x *VMSpec) String() string {
 func (*VMSpec) ProtoMessage() {}
 
 func (x *VMSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[4]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +362,7 @@ func (x *VMSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VMSpec.ProtoReflect.Descriptor instead.
 func (*VMSpec) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{4}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VMSpec) GetName() string {
@@ -388,7 +432,7 @@ type RunVMRequest struct {
 
 func (x *RunVMRequest) Reset() {
 	*x = RunVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[5]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +444,7 @@ func (x *RunVMRequest) String() string {
 func (*RunVMRequest) ProtoMessage() {}
 
 func (x *RunVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[5]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +457,7 @@ func (x *RunVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunVMRequest.ProtoReflect.Descriptor instead.
 func (*RunVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{5}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunVMRequest) GetDriver() string {
@@ -439,7 +483,7 @@ type RunVMResponse struct {
 
 func (x *RunVMResponse) Reset() {
 	*x = RunVMResponse{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[6]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +495,7 @@ func (x *RunVMResponse) String() string {
 func (*RunVMResponse) ProtoMessage() {}
 
 func (x *RunVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[6]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +508,7 @@ func (x *RunVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunVMResponse.ProtoReflect.Descriptor instead.
 func (*RunVMResponse) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{6}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunVMResponse) GetVm() *VM {
@@ -497,7 +541,7 @@ type VM struct {
 
 func (x *VM) Reset() {
 	*x = VM{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[7]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +553,7 @@ func (x *VM) String() string {
 func (*VM) ProtoMessage() {}
 
 func (x *VM) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[7]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +566,7 @@ func (x *VM) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VM.ProtoReflect.Descriptor instead.
 func (*VM) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{7}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VM) GetId() string {
@@ -610,7 +654,7 @@ type ListVMsRequest struct {
 
 func (x *ListVMsRequest) Reset() {
 	*x = ListVMsRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[8]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +666,7 @@ func (x *ListVMsRequest) String() string {
 func (*ListVMsRequest) ProtoMessage() {}
 
 func (x *ListVMsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[8]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +679,7 @@ func (x *ListVMsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVMsRequest.ProtoReflect.Descriptor instead.
 func (*ListVMsRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{8}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{9}
 }
 
 type ListVMsResponse struct {
@@ -647,7 +691,7 @@ type ListVMsResponse struct {
 
 func (x *ListVMsResponse) Reset() {
 	*x = ListVMsResponse{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[9]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +703,7 @@ func (x *ListVMsResponse) String() string {
 func (*ListVMsResponse) ProtoMessage() {}
 
 func (x *ListVMsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[9]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +716,7 @@ func (x *ListVMsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVMsResponse.ProtoReflect.Descriptor instead.
 func (*ListVMsResponse) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{9}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListVMsResponse) GetVms() []*VM {
@@ -691,7 +735,7 @@ type GetVMRequest struct {
 
 func (x *GetVMRequest) Reset() {
 	*x = GetVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[10]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +747,7 @@ func (x *GetVMRequest) String() string {
 func (*GetVMRequest) ProtoMessage() {}
 
 func (x *GetVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[10]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +760,7 @@ func (x *GetVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVMRequest.ProtoReflect.Descriptor instead.
 func (*GetVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{10}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetVMRequest) GetId() string {
@@ -735,7 +779,7 @@ type StartVMRequest struct {
 
 func (x *StartVMRequest) Reset() {
 	*x = StartVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[11]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +791,7 @@ func (x *StartVMRequest) String() string {
 func (*StartVMRequest) ProtoMessage() {}
 
 func (x *StartVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[11]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +804,7 @@ func (x *StartVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartVMRequest.ProtoReflect.Descriptor instead.
 func (*StartVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{11}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartVMRequest) GetId() string {
@@ -781,7 +825,7 @@ type StopVMRequest struct {
 
 func (x *StopVMRequest) Reset() {
 	*x = StopVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[12]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +837,7 @@ func (x *StopVMRequest) String() string {
 func (*StopVMRequest) ProtoMessage() {}
 
 func (x *StopVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[12]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +850,7 @@ func (x *StopVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopVMRequest.ProtoReflect.Descriptor instead.
 func (*StopVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{12}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StopVMRequest) GetId() string {
@@ -832,7 +876,7 @@ type KillVMRequest struct {
 
 func (x *KillVMRequest) Reset() {
 	*x = KillVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[13]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +888,7 @@ func (x *KillVMRequest) String() string {
 func (*KillVMRequest) ProtoMessage() {}
 
 func (x *KillVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[13]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +901,7 @@ func (x *KillVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillVMRequest.ProtoReflect.Descriptor instead.
 func (*KillVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{13}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KillVMRequest) GetId() string {
@@ -876,7 +920,7 @@ type PauseVMRequest struct {
 
 func (x *PauseVMRequest) Reset() {
 	*x = PauseVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[14]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +932,7 @@ func (x *PauseVMRequest) String() string {
 func (*PauseVMRequest) ProtoMessage() {}
 
 func (x *PauseVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[14]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +945,7 @@ func (x *PauseVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseVMRequest.ProtoReflect.Descriptor instead.
 func (*PauseVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{14}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PauseVMRequest) GetId() string {
@@ -920,7 +964,7 @@ type ResumeVMRequest struct {
 
 func (x *ResumeVMRequest) Reset() {
 	*x = ResumeVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[15]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +976,7 @@ func (x *ResumeVMRequest) String() string {
 func (*ResumeVMRequest) ProtoMessage() {}
 
 func (x *ResumeVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[15]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +989,7 @@ func (x *ResumeVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeVMRequest.ProtoReflect.Descriptor instead.
 func (*ResumeVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{15}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResumeVMRequest) GetId() string {
@@ -964,7 +1008,7 @@ type RemoveVMRequest struct {
 
 func (x *RemoveVMRequest) Reset() {
 	*x = RemoveVMRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[16]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1020,7 @@ func (x *RemoveVMRequest) String() string {
 func (*RemoveVMRequest) ProtoMessage() {}
 
 func (x *RemoveVMRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[16]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1033,7 @@ func (x *RemoveVMRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveVMRequest.ProtoReflect.Descriptor instead.
 func (*RemoveVMRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{16}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveVMRequest) GetId() string {
@@ -1007,7 +1051,7 @@ type RemoveVMResponse struct {
 
 func (x *RemoveVMResponse) Reset() {
 	*x = RemoveVMResponse{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[17]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1063,7 @@ func (x *RemoveVMResponse) String() string {
 func (*RemoveVMResponse) ProtoMessage() {}
 
 func (x *RemoveVMResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[17]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1076,7 @@ func (x *RemoveVMResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveVMResponse.ProtoReflect.Descriptor instead.
 func (*RemoveVMResponse) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{17}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{18}
 }
 
 type ConsoleLogRequest struct {
@@ -1045,7 +1089,7 @@ type ConsoleLogRequest struct {
 
 func (x *ConsoleLogRequest) Reset() {
 	*x = ConsoleLogRequest{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[18]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1101,7 @@ func (x *ConsoleLogRequest) String() string {
 func (*ConsoleLogRequest) ProtoMessage() {}
 
 func (x *ConsoleLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[18]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1114,7 @@ func (x *ConsoleLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleLogRequest.ProtoReflect.Descriptor instead.
 func (*ConsoleLogRequest) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{18}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ConsoleLogRequest) GetId() string {
@@ -1096,7 +1140,7 @@ type ConsoleChunk struct {
 
 func (x *ConsoleChunk) Reset() {
 	*x = ConsoleChunk{}
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[19]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1152,7 @@ func (x *ConsoleChunk) String() string {
 func (*ConsoleChunk) ProtoMessage() {}
 
 func (x *ConsoleChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_hyperd_v1_hyperd_proto_msgTypes[19]
+	mi := &file_hyperd_v1_hyperd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1165,7 @@ func (x *ConsoleChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleChunk.ProtoReflect.Descriptor instead.
 func (*ConsoleChunk) Descriptor() ([]byte, []int) {
-	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{19}
+	return file_hyperd_v1_hyperd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConsoleChunk) GetData() []byte {
@@ -1151,7 +1195,9 @@ const file_hyperd_v1_hyperd_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\")\n" +
+	"\x13ReloadDriverRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"F\n" +
 	"\x13ListDriversResponse\x12/\n" +
 	"\adrivers\x18\x01 \x03(\v2\x15.hyperd.api.v1.DriverR\adrivers\"O\n" +
 	"\x04Disk\x12\x12\n" +
@@ -1216,9 +1262,10 @@ const file_hyperd_v1_hyperd_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\"\"\n" +
 	"\fConsoleChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xf0\x05\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xbb\x06\n" +
 	"\x06Hyperd\x12T\n" +
-	"\vListDrivers\x12!.hyperd.api.v1.ListDriversRequest\x1a\".hyperd.api.v1.ListDriversResponse\x12B\n" +
+	"\vListDrivers\x12!.hyperd.api.v1.ListDriversRequest\x1a\".hyperd.api.v1.ListDriversResponse\x12I\n" +
+	"\fReloadDriver\x12\".hyperd.api.v1.ReloadDriverRequest\x1a\x15.hyperd.api.v1.Driver\x12B\n" +
 	"\x05RunVM\x12\x1b.hyperd.api.v1.RunVMRequest\x1a\x1c.hyperd.api.v1.RunVMResponse\x12H\n" +
 	"\aListVMs\x12\x1d.hyperd.api.v1.ListVMsRequest\x1a\x1e.hyperd.api.v1.ListVMsResponse\x127\n" +
 	"\x05GetVM\x12\x1b.hyperd.api.v1.GetVMRequest\x1a\x11.hyperd.api.v1.VM\x129\n" +
@@ -1243,69 +1290,72 @@ func file_hyperd_v1_hyperd_proto_rawDescGZIP() []byte {
 	return file_hyperd_v1_hyperd_proto_rawDescData
 }
 
-var file_hyperd_v1_hyperd_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_hyperd_v1_hyperd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_hyperd_v1_hyperd_proto_goTypes = []any{
 	(*ListDriversRequest)(nil),    // 0: hyperd.api.v1.ListDriversRequest
 	(*Driver)(nil),                // 1: hyperd.api.v1.Driver
-	(*ListDriversResponse)(nil),   // 2: hyperd.api.v1.ListDriversResponse
-	(*Disk)(nil),                  // 3: hyperd.api.v1.Disk
-	(*VMSpec)(nil),                // 4: hyperd.api.v1.VMSpec
-	(*RunVMRequest)(nil),          // 5: hyperd.api.v1.RunVMRequest
-	(*RunVMResponse)(nil),         // 6: hyperd.api.v1.RunVMResponse
-	(*VM)(nil),                    // 7: hyperd.api.v1.VM
-	(*ListVMsRequest)(nil),        // 8: hyperd.api.v1.ListVMsRequest
-	(*ListVMsResponse)(nil),       // 9: hyperd.api.v1.ListVMsResponse
-	(*GetVMRequest)(nil),          // 10: hyperd.api.v1.GetVMRequest
-	(*StartVMRequest)(nil),        // 11: hyperd.api.v1.StartVMRequest
-	(*StopVMRequest)(nil),         // 12: hyperd.api.v1.StopVMRequest
-	(*KillVMRequest)(nil),         // 13: hyperd.api.v1.KillVMRequest
-	(*PauseVMRequest)(nil),        // 14: hyperd.api.v1.PauseVMRequest
-	(*ResumeVMRequest)(nil),       // 15: hyperd.api.v1.ResumeVMRequest
-	(*RemoveVMRequest)(nil),       // 16: hyperd.api.v1.RemoveVMRequest
-	(*RemoveVMResponse)(nil),      // 17: hyperd.api.v1.RemoveVMResponse
-	(*ConsoleLogRequest)(nil),     // 18: hyperd.api.v1.ConsoleLogRequest
-	(*ConsoleChunk)(nil),          // 19: hyperd.api.v1.ConsoleChunk
-	nil,                           // 20: hyperd.api.v1.Driver.AttributesEntry
-	nil,                           // 21: hyperd.api.v1.VMSpec.OptionsEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*ReloadDriverRequest)(nil),   // 2: hyperd.api.v1.ReloadDriverRequest
+	(*ListDriversResponse)(nil),   // 3: hyperd.api.v1.ListDriversResponse
+	(*Disk)(nil),                  // 4: hyperd.api.v1.Disk
+	(*VMSpec)(nil),                // 5: hyperd.api.v1.VMSpec
+	(*RunVMRequest)(nil),          // 6: hyperd.api.v1.RunVMRequest
+	(*RunVMResponse)(nil),         // 7: hyperd.api.v1.RunVMResponse
+	(*VM)(nil),                    // 8: hyperd.api.v1.VM
+	(*ListVMsRequest)(nil),        // 9: hyperd.api.v1.ListVMsRequest
+	(*ListVMsResponse)(nil),       // 10: hyperd.api.v1.ListVMsResponse
+	(*GetVMRequest)(nil),          // 11: hyperd.api.v1.GetVMRequest
+	(*StartVMRequest)(nil),        // 12: hyperd.api.v1.StartVMRequest
+	(*StopVMRequest)(nil),         // 13: hyperd.api.v1.StopVMRequest
+	(*KillVMRequest)(nil),         // 14: hyperd.api.v1.KillVMRequest
+	(*PauseVMRequest)(nil),        // 15: hyperd.api.v1.PauseVMRequest
+	(*ResumeVMRequest)(nil),       // 16: hyperd.api.v1.ResumeVMRequest
+	(*RemoveVMRequest)(nil),       // 17: hyperd.api.v1.RemoveVMRequest
+	(*RemoveVMResponse)(nil),      // 18: hyperd.api.v1.RemoveVMResponse
+	(*ConsoleLogRequest)(nil),     // 19: hyperd.api.v1.ConsoleLogRequest
+	(*ConsoleChunk)(nil),          // 20: hyperd.api.v1.ConsoleChunk
+	nil,                           // 21: hyperd.api.v1.Driver.AttributesEntry
+	nil,                           // 22: hyperd.api.v1.VMSpec.OptionsEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 }
 var file_hyperd_v1_hyperd_proto_depIdxs = []int32{
-	20, // 0: hyperd.api.v1.Driver.attributes:type_name -> hyperd.api.v1.Driver.AttributesEntry
+	21, // 0: hyperd.api.v1.Driver.attributes:type_name -> hyperd.api.v1.Driver.AttributesEntry
 	1,  // 1: hyperd.api.v1.ListDriversResponse.drivers:type_name -> hyperd.api.v1.Driver
-	3,  // 2: hyperd.api.v1.VMSpec.disks:type_name -> hyperd.api.v1.Disk
-	21, // 3: hyperd.api.v1.VMSpec.options:type_name -> hyperd.api.v1.VMSpec.OptionsEntry
-	4,  // 4: hyperd.api.v1.RunVMRequest.spec:type_name -> hyperd.api.v1.VMSpec
-	7,  // 5: hyperd.api.v1.RunVMResponse.vm:type_name -> hyperd.api.v1.VM
-	4,  // 6: hyperd.api.v1.VM.spec:type_name -> hyperd.api.v1.VMSpec
-	22, // 7: hyperd.api.v1.VM.created_at:type_name -> google.protobuf.Timestamp
-	22, // 8: hyperd.api.v1.VM.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: hyperd.api.v1.ListVMsResponse.vms:type_name -> hyperd.api.v1.VM
-	23, // 10: hyperd.api.v1.StopVMRequest.timeout:type_name -> google.protobuf.Duration
+	4,  // 2: hyperd.api.v1.VMSpec.disks:type_name -> hyperd.api.v1.Disk
+	22, // 3: hyperd.api.v1.VMSpec.options:type_name -> hyperd.api.v1.VMSpec.OptionsEntry
+	5,  // 4: hyperd.api.v1.RunVMRequest.spec:type_name -> hyperd.api.v1.VMSpec
+	8,  // 5: hyperd.api.v1.RunVMResponse.vm:type_name -> hyperd.api.v1.VM
+	5,  // 6: hyperd.api.v1.VM.spec:type_name -> hyperd.api.v1.VMSpec
+	23, // 7: hyperd.api.v1.VM.created_at:type_name -> google.protobuf.Timestamp
+	23, // 8: hyperd.api.v1.VM.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: hyperd.api.v1.ListVMsResponse.vms:type_name -> hyperd.api.v1.VM
+	24, // 10: hyperd.api.v1.StopVMRequest.timeout:type_name -> google.protobuf.Duration
 	0,  // 11: hyperd.api.v1.Hyperd.ListDrivers:input_type -> hyperd.api.v1.ListDriversRequest
-	5,  // 12: hyperd.api.v1.Hyperd.RunVM:input_type -> hyperd.api.v1.RunVMRequest
-	8,  // 13: hyperd.api.v1.Hyperd.ListVMs:input_type -> hyperd.api.v1.ListVMsRequest
-	10, // 14: hyperd.api.v1.Hyperd.GetVM:input_type -> hyperd.api.v1.GetVMRequest
-	12, // 15: hyperd.api.v1.Hyperd.StopVM:input_type -> hyperd.api.v1.StopVMRequest
-	13, // 16: hyperd.api.v1.Hyperd.KillVM:input_type -> hyperd.api.v1.KillVMRequest
-	14, // 17: hyperd.api.v1.Hyperd.PauseVM:input_type -> hyperd.api.v1.PauseVMRequest
-	15, // 18: hyperd.api.v1.Hyperd.ResumeVM:input_type -> hyperd.api.v1.ResumeVMRequest
-	11, // 19: hyperd.api.v1.Hyperd.StartVM:input_type -> hyperd.api.v1.StartVMRequest
-	16, // 20: hyperd.api.v1.Hyperd.RemoveVM:input_type -> hyperd.api.v1.RemoveVMRequest
-	18, // 21: hyperd.api.v1.Hyperd.ConsoleLog:input_type -> hyperd.api.v1.ConsoleLogRequest
-	2,  // 22: hyperd.api.v1.Hyperd.ListDrivers:output_type -> hyperd.api.v1.ListDriversResponse
-	6,  // 23: hyperd.api.v1.Hyperd.RunVM:output_type -> hyperd.api.v1.RunVMResponse
-	9,  // 24: hyperd.api.v1.Hyperd.ListVMs:output_type -> hyperd.api.v1.ListVMsResponse
-	7,  // 25: hyperd.api.v1.Hyperd.GetVM:output_type -> hyperd.api.v1.VM
-	7,  // 26: hyperd.api.v1.Hyperd.StopVM:output_type -> hyperd.api.v1.VM
-	7,  // 27: hyperd.api.v1.Hyperd.KillVM:output_type -> hyperd.api.v1.VM
-	7,  // 28: hyperd.api.v1.Hyperd.PauseVM:output_type -> hyperd.api.v1.VM
-	7,  // 29: hyperd.api.v1.Hyperd.ResumeVM:output_type -> hyperd.api.v1.VM
-	7,  // 30: hyperd.api.v1.Hyperd.StartVM:output_type -> hyperd.api.v1.VM
-	17, // 31: hyperd.api.v1.Hyperd.RemoveVM:output_type -> hyperd.api.v1.RemoveVMResponse
-	19, // 32: hyperd.api.v1.Hyperd.ConsoleLog:output_type -> hyperd.api.v1.ConsoleChunk
-	22, // [22:33] is the sub-list for method output_type
-	11, // [11:22] is the sub-list for method input_type
+	2,  // 12: hyperd.api.v1.Hyperd.ReloadDriver:input_type -> hyperd.api.v1.ReloadDriverRequest
+	6,  // 13: hyperd.api.v1.Hyperd.RunVM:input_type -> hyperd.api.v1.RunVMRequest
+	9,  // 14: hyperd.api.v1.Hyperd.ListVMs:input_type -> hyperd.api.v1.ListVMsRequest
+	11, // 15: hyperd.api.v1.Hyperd.GetVM:input_type -> hyperd.api.v1.GetVMRequest
+	13, // 16: hyperd.api.v1.Hyperd.StopVM:input_type -> hyperd.api.v1.StopVMRequest
+	14, // 17: hyperd.api.v1.Hyperd.KillVM:input_type -> hyperd.api.v1.KillVMRequest
+	15, // 18: hyperd.api.v1.Hyperd.PauseVM:input_type -> hyperd.api.v1.PauseVMRequest
+	16, // 19: hyperd.api.v1.Hyperd.ResumeVM:input_type -> hyperd.api.v1.ResumeVMRequest
+	12, // 20: hyperd.api.v1.Hyperd.StartVM:input_type -> hyperd.api.v1.StartVMRequest
+	17, // 21: hyperd.api.v1.Hyperd.RemoveVM:input_type -> hyperd.api.v1.RemoveVMRequest
+	19, // 22: hyperd.api.v1.Hyperd.ConsoleLog:input_type -> hyperd.api.v1.ConsoleLogRequest
+	3,  // 23: hyperd.api.v1.Hyperd.ListDrivers:output_type -> hyperd.api.v1.ListDriversResponse
+	1,  // 24: hyperd.api.v1.Hyperd.ReloadDriver:output_type -> hyperd.api.v1.Driver
+	7,  // 25: hyperd.api.v1.Hyperd.RunVM:output_type -> hyperd.api.v1.RunVMResponse
+	10, // 26: hyperd.api.v1.Hyperd.ListVMs:output_type -> hyperd.api.v1.ListVMsResponse
+	8,  // 27: hyperd.api.v1.Hyperd.GetVM:output_type -> hyperd.api.v1.VM
+	8,  // 28: hyperd.api.v1.Hyperd.StopVM:output_type -> hyperd.api.v1.VM
+	8,  // 29: hyperd.api.v1.Hyperd.KillVM:output_type -> hyperd.api.v1.VM
+	8,  // 30: hyperd.api.v1.Hyperd.PauseVM:output_type -> hyperd.api.v1.VM
+	8,  // 31: hyperd.api.v1.Hyperd.ResumeVM:output_type -> hyperd.api.v1.VM
+	8,  // 32: hyperd.api.v1.Hyperd.StartVM:output_type -> hyperd.api.v1.VM
+	18, // 33: hyperd.api.v1.Hyperd.RemoveVM:output_type -> hyperd.api.v1.RemoveVMResponse
+	20, // 34: hyperd.api.v1.Hyperd.ConsoleLog:output_type -> hyperd.api.v1.ConsoleChunk
+	23, // [23:35] is the sub-list for method output_type
+	11, // [11:23] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1322,7 +1372,7 @@ func file_hyperd_v1_hyperd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hyperd_v1_hyperd_proto_rawDesc), len(file_hyperd_v1_hyperd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,17 +21,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Hyperd_ListDrivers_FullMethodName = "/hyperd.api.v1.Hyperd/ListDrivers"
-	Hyperd_RunVM_FullMethodName       = "/hyperd.api.v1.Hyperd/RunVM"
-	Hyperd_ListVMs_FullMethodName     = "/hyperd.api.v1.Hyperd/ListVMs"
-	Hyperd_GetVM_FullMethodName       = "/hyperd.api.v1.Hyperd/GetVM"
-	Hyperd_StopVM_FullMethodName      = "/hyperd.api.v1.Hyperd/StopVM"
-	Hyperd_KillVM_FullMethodName      = "/hyperd.api.v1.Hyperd/KillVM"
-	Hyperd_PauseVM_FullMethodName     = "/hyperd.api.v1.Hyperd/PauseVM"
-	Hyperd_ResumeVM_FullMethodName    = "/hyperd.api.v1.Hyperd/ResumeVM"
-	Hyperd_StartVM_FullMethodName     = "/hyperd.api.v1.Hyperd/StartVM"
-	Hyperd_RemoveVM_FullMethodName    = "/hyperd.api.v1.Hyperd/RemoveVM"
-	Hyperd_ConsoleLog_FullMethodName  = "/hyperd.api.v1.Hyperd/ConsoleLog"
+	Hyperd_ListDrivers_FullMethodName  = "/hyperd.api.v1.Hyperd/ListDrivers"
+	Hyperd_ReloadDriver_FullMethodName = "/hyperd.api.v1.Hyperd/ReloadDriver"
+	Hyperd_RunVM_FullMethodName        = "/hyperd.api.v1.Hyperd/RunVM"
+	Hyperd_ListVMs_FullMethodName      = "/hyperd.api.v1.Hyperd/ListVMs"
+	Hyperd_GetVM_FullMethodName        = "/hyperd.api.v1.Hyperd/GetVM"
+	Hyperd_StopVM_FullMethodName       = "/hyperd.api.v1.Hyperd/StopVM"
+	Hyperd_KillVM_FullMethodName       = "/hyperd.api.v1.Hyperd/KillVM"
+	Hyperd_PauseVM_FullMethodName      = "/hyperd.api.v1.Hyperd/PauseVM"
+	Hyperd_ResumeVM_FullMethodName     = "/hyperd.api.v1.Hyperd/ResumeVM"
+	Hyperd_StartVM_FullMethodName      = "/hyperd.api.v1.Hyperd/StartVM"
+	Hyperd_RemoveVM_FullMethodName     = "/hyperd.api.v1.Hyperd/RemoveVM"
+	Hyperd_ConsoleLog_FullMethodName   = "/hyperd.api.v1.Hyperd/ConsoleLog"
 )
 
 // HyperdClient is the client API for Hyperd service.
@@ -39,6 +40,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type HyperdClient interface {
 	ListDrivers(ctx context.Context, in *ListDriversRequest, opts ...grpc.CallOption) (*ListDriversResponse, error)
+	// ReloadDriver starts the binary now at the driver's path, recovers the
+	// driver's VMs through it and retires the old process. The VMs keep
+	// running. When the new binary fails, the old process stays.
+	ReloadDriver(ctx context.Context, in *ReloadDriverRequest, opts ...grpc.CallOption) (*Driver, error)
 	// RunVM stores a new VM, creates it through its driver and starts it.
 	RunVM(ctx context.Context, in *RunVMRequest, opts ...grpc.CallOption) (*RunVMResponse, error)
 	ListVMs(ctx context.Context, in *ListVMsRequest, opts ...grpc.CallOption) (*ListVMsResponse, error)
@@ -69,6 +74,16 @@ func (c *hyperdClient) ListDrivers(ctx context.Context, in *ListDriversRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListDriversResponse)
 	err := c.cc.Invoke(ctx, Hyperd_ListDrivers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hyperdClient) ReloadDriver(ctx context.Context, in *ReloadDriverRequest, opts ...grpc.CallOption) (*Driver, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Driver)
+	err := c.cc.Invoke(ctx, Hyperd_ReloadDriver_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,6 +204,10 @@ type Hyperd_ConsoleLogClient = grpc.ServerStreamingClient[ConsoleChunk]
 // for forward compatibility.
 type HyperdServer interface {
 	ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error)
+	// ReloadDriver starts the binary now at the driver's path, recovers the
+	// driver's VMs through it and retires the old process. The VMs keep
+	// running. When the new binary fails, the old process stays.
+	ReloadDriver(context.Context, *ReloadDriverRequest) (*Driver, error)
 	// RunVM stores a new VM, creates it through its driver and starts it.
 	RunVM(context.Context, *RunVMRequest) (*RunVMResponse, error)
 	ListVMs(context.Context, *ListVMsRequest) (*ListVMsResponse, error)
@@ -217,6 +236,9 @@ type UnimplementedHyperdServer struct{}
 
 func (UnimplementedHyperdServer) ListDrivers(context.Context, *ListDriversRequest) (*ListDriversResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDrivers not implemented")
+}
+func (UnimplementedHyperdServer) ReloadDriver(context.Context, *ReloadDriverRequest) (*Driver, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadDriver not implemented")
 }
 func (UnimplementedHyperdServer) RunVM(context.Context, *RunVMRequest) (*RunVMResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RunVM not implemented")
@@ -283,6 +305,24 @@ func _Hyperd_ListDrivers_Handler(srv interface{}, ctx context.Context, dec func(
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HyperdServer).ListDrivers(ctx, req.(*ListDriversRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Hyperd_ReloadDriver_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadDriverRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HyperdServer).ReloadDriver(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Hyperd_ReloadDriver_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HyperdServer).ReloadDriver(ctx, req.(*ReloadDriverRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -470,6 +510,10 @@ var Hyperd_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDrivers",
 			Handler:    _Hyperd_ListDrivers_Handler,
+		},
+		{
+			MethodName: "ReloadDriver",
+			Handler:    _Hyperd_ReloadDriver_Handler,
 		},
 		{
 			MethodName: "RunVM",
