@@ -11,7 +11,7 @@ STATICCHECK_VERSION        := v0.8.2
 
 DRIVERS := qemu
 
-.PHONY: all build deps guest demo test test-short bench proto lint help clean
+.PHONY: all build deps guest demo test test-short fuzz bench proto lint help clean
 
 all: build ## build bin/hyperd, bin/hyperctl and the drivers in bin/plugins
 
@@ -32,6 +32,15 @@ demo: deps build guest ## boot a real guest through hyperd and the QEMU driver
 test: deps build guest ## run every test, with real QEMU
 	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 5s
+
+fuzz: ## run each fuzz target briefly (FUZZTIME, default 5s)
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateSpec$$' -fuzztime $(FUZZTIME) ./core
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./core
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateSpec$$' -fuzztime $(FUZZTIME) ./plugins/qemu
+	$(GO) test -run '^$$' -fuzz '^FuzzOptionEscaping$$' -fuzztime $(FUZZTIME) ./plugins/qemu
 
 test-short: ## unit tests only, no VMs booted
 	$(GO) test -short ./...
@@ -45,7 +54,7 @@ proto: ## regenerate the gRPC code from the .proto files
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	PATH=$(TOOLS):$$PATH protoc -I sdk/proto \
 		--go_out=paths=source_relative:sdk/proto --go-grpc_out=paths=source_relative:sdk/proto \
-		sdk/proto/hyperd/driver/v1/driver.proto
+		sdk/proto/hyperd/driver/v1/driver.proto sdk/proto/hyperd/driver/v2/driver.proto
 	PATH=$(TOOLS):$$PATH protoc -I api \
 		--go_out=paths=source_relative:api --go-grpc_out=paths=source_relative:api \
 		api/hyperd/v1/hyperd.proto

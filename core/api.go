@@ -83,7 +83,7 @@ func driverToAPI(e DriverEntry) *apiv1.Driver {
 	if e.Err != nil {
 		w.Error = e.Err.Error()
 	} else {
-		w.ContractVersion = sdk.ContractVersion
+		w.ContractVersion = uint32(e.ContractVersion)
 	}
 	for _, c := range e.Info.Capabilities {
 		w.Capabilities = append(w.Capabilities, c.String())
@@ -106,6 +106,13 @@ func (a *apiServer) ListVMs(context.Context, *apiv1.ListVMsRequest) (*apiv1.List
 	out := &apiv1.ListVMsResponse{}
 	for _, rec := range a.d.VMs() {
 		out.Vms = append(out.Vms, vmToAPI(rec))
+	}
+	for id, err := range a.d.Unreadable() {
+		out.Vms = append(out.Vms, &apiv1.VM{
+			Id:        id,
+			State:     "unreadable",
+			LastError: fmt.Sprintf("the store's record cannot be decoded (%v); it is kept as it is", err),
+		})
 	}
 	return out, nil
 }

@@ -282,6 +282,18 @@ func (d *Daemon) VMs() []Record {
 	return out
 }
 
+// Unreadable returns the records the store holds but could not decode,
+// by id, with why. They stay in the store, untouched, for an operator.
+func (d *Daemon) Unreadable() map[string]error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]error, len(d.lost))
+	for id, err := range d.lost {
+		out[id] = err
+	}
+	return out
+}
+
 // VM returns a copy of the record of id.
 func (d *Daemon) VM(id string) (Record, error) {
 	s := d.supervisor(id)

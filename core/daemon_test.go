@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/hyperd/hyperd/fsm"
 	"github.com/hyperd/hyperd/sdk"
 )
@@ -348,5 +350,39 @@ func TestNotAStore(t *testing.T) {
 	_, err := Open(Config{StateDir: dir})
 	if err == nil || !strings.Contains(err.Error(), "move the file aside") {
 		t.Fatalf("open garbage store: %v, want a way forward", err)
+	}
+}
+
+// TestUnreadableRecordKept: a record the daemon cannot decode is neither
+// dropped nor fatal: it is reported and left in the store.
+func TestUnreadableRecordKept(t *testing.T) {
+	dir := t.TempDir()
+	f := newFakeDriver()
+	d := openTestDaemon(t, dir, f)
+	good, err := d.Run(context.Background(), "", testSpec("good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.store.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(vmsBucket).Put([]byte("garbled"), []byte(`{"id":"garbled","state":"runing"`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d = openTestDaemon(t, dir, f)
+	defer d.Close()
+	if _, err := d.VM(good.ID); err != nil {
+		t.Fatalf("good vm lost beside a bad record: %v", err)
+	}
+	if err := d.Unreadable()["garbled"]; err == nil {
+		t.Fatal("bad record not reported")
+	}
+	_, bad, err := d.store.List()
+	if err != nil || bad["garbled"] == nil {
+		t.Fatalf("bad record no longer in the store: %v %v", bad, err)
 	}
 }

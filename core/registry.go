@@ -36,6 +36,9 @@ type DriverEntry struct {
 	Err         error
 	Info        sdk.Info
 	Fingerprint sdk.Fingerprint
+	// ContractVersion is the contract version negotiated with the
+	// driver's process; an in-process driver gets the SDK's newest.
+	ContractVersion int
 
 	// plugin is the driver's process, for a driver from a binary.
 	plugin *sdk.Plugin
@@ -164,6 +167,7 @@ func launch(ctx context.Context, e *DriverEntry, logLevel string, log hclog.Logg
 		return
 	}
 	e.Driver, e.plugin = p, p
+	e.ContractVersion = p.ContractVersion()
 	describe(ctx, e)
 	if e.Err != nil {
 		p.Close()
@@ -188,6 +192,9 @@ func describe(ctx context.Context, e *DriverEntry) {
 		fp = sdk.Fingerprint{Health: sdk.HealthUnhealthy, Description: err.Error()}
 	}
 	e.Info, e.Fingerprint = info, fp
+	if e.ContractVersion == 0 {
+		e.ContractVersion = sdk.ContractVersion
+	}
 }
 
 // Restart backoff bounds: the first retry comes after restartMin, each

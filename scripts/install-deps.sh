@@ -11,6 +11,8 @@ packages=(
 	cpio              # packs the guest's initrd
 	protobuf-compiler # make proto
 	procps            # pgrep/pkill in tests and scripts
+	user-mode-linux   # the UML example driver's kernel (linux.uml)
+	uml-utilities     # uml_mconsole, which controls a running UML
 )
 
 missing=()

@@ -1,7 +1,7 @@
 package sdk
 
 import (
-	driverv1 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v1"
+	driverv2 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v2"
 )
 
 // Capability is an optional feature a driver declares in Info. A driver
@@ -42,16 +42,16 @@ func (c Capability) String() string {
 	return "unknown"
 }
 
-var capabilityToWire = map[Capability]driverv1.Capability{
-	CapabilityPause:            driverv1.Capability_CAPABILITY_PAUSE,
-	CapabilityGracefulShutdown: driverv1.Capability_CAPABILITY_GRACEFUL_SHUTDOWN,
-	CapabilityConsoleLog:       driverv1.Capability_CAPABILITY_CONSOLE_LOG,
-	CapabilityGuestChannel:     driverv1.Capability_CAPABILITY_GUEST_CHANNEL,
-	CapabilityDiskHotplug:      driverv1.Capability_CAPABILITY_DISK_HOTPLUG,
-	CapabilityNICHotplug:       driverv1.Capability_CAPABILITY_NIC_HOTPLUG,
-	CapabilitySnapshot:         driverv1.Capability_CAPABILITY_SNAPSHOT,
-	CapabilityResize:           driverv1.Capability_CAPABILITY_RESIZE,
-	CapabilityRecover:          driverv1.Capability_CAPABILITY_RECOVER,
+var capabilityToWire = map[Capability]driverv2.Capability{
+	CapabilityPause:            driverv2.Capability_CAPABILITY_PAUSE,
+	CapabilityGracefulShutdown: driverv2.Capability_CAPABILITY_GRACEFUL_SHUTDOWN,
+	CapabilityConsoleLog:       driverv2.Capability_CAPABILITY_CONSOLE_LOG,
+	CapabilityGuestChannel:     driverv2.Capability_CAPABILITY_GUEST_CHANNEL,
+	CapabilityDiskHotplug:      driverv2.Capability_CAPABILITY_DISK_HOTPLUG,
+	CapabilityNICHotplug:       driverv2.Capability_CAPABILITY_NIC_HOTPLUG,
+	CapabilitySnapshot:         driverv2.Capability_CAPABILITY_SNAPSHOT,
+	CapabilityResize:           driverv2.Capability_CAPABILITY_RESIZE,
+	CapabilityRecover:          driverv2.Capability_CAPABILITY_RECOVER,
 }
 
 var capabilityFromWire = invert(capabilityToWire)

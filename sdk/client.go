@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	driverv1 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v1"
+	driverv2 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v2"
 )
 
 // Default deadlines for calls whose context has none. A call never waits
@@ -24,11 +25,13 @@ const (
 )
 
 // Client is the host side of the contract: the daemon's handle on one
-// driver process. It implements Driver and Pauser, so a conformance suite
-// can run against a driver binary or an in-process driver alike. Errors
-// wrap the contract's sentinels.
+// driver process, over whichever contract version the two negotiated. It
+// implements Driver and Pauser, so a conformance suite can run against a
+// driver binary or an in-process driver alike. Errors wrap the contract's
+// sentinels.
 type Client struct {
-	rpc driverv1.DriverClient
+	rpc     driverv2.DriverClient // a version 1 driver behind v1Client
+	version int
 }
 
 var (
@@ -36,10 +39,16 @@ var (
 	_ Pauser = (*Client)(nil)
 )
 
-// NewClient returns a Client over an established gRPC driver client.
+// NewClient returns a Client over an established gRPC client of contract
+// version 1. Launch is the usual way to get a Client, over the version
+// negotiated with the driver.
 func NewClient(rpc driverv1.DriverClient) *Client {
-	return &Client{rpc: rpc}
+	return &Client{rpc: v1Client{rpc: rpc}, version: ContractVersion1}
 }
+
+// ContractVersion returns the contract version the client speaks with
+// its driver.
+func (c *Client) ContractVersion() int { return c.version }
 
 func withDefault(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -49,17 +58,18 @@ func withDefault(ctx context.Context, d time.Duration) (context.Context, context
 }
 
 // Info asks the driver to describe itself. It fails with ErrUnsupported
-// when the driver says it speaks another contract version.
+// when the driver says it speaks another contract version than the one
+// negotiated.
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
-	r, err := c.rpc.Info(ctx, &driverv1.InfoRequest{})
+	r, err := c.rpc.Info(ctx, &driverv2.InfoRequest{})
 	if err != nil {
 		return Info{}, fmt.Errorf("info: %w", fromStatus(err))
 	}
-	if r.GetContractVersion() != ContractVersion {
-		return Info{}, fmt.Errorf("info: driver speaks contract version %d, host speaks %d: %w",
-			r.GetContractVersion(), ContractVersion, ErrUnsupported)
+	if int(r.GetContractVersion()) != c.version {
+		return Info{}, fmt.Errorf("info: driver says it speaks contract version %d, negotiated %d: %w",
+			r.GetContractVersion(), c.version, ErrUnsupported)
 	}
 	return infoFromWire(r), nil
 }
@@ -68,7 +78,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 func (c *Client) Fingerprint(ctx context.Context) (Fingerprint, error) {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
-	stream, err := c.rpc.Fingerprint(ctx, &driverv1.FingerprintRequest{})
+	stream, err := c.rpc.Fingerprint(ctx, &driverv2.FingerprintRequest{})
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint: %w", fromStatus(err))
 	}
@@ -83,7 +93,7 @@ func (c *Client) Fingerprint(ctx context.Context) (Fingerprint, error) {
 // then each change. The channel closes when ctx ends or the driver goes
 // away.
 func (c *Client) WatchFingerprint(ctx context.Context) (<-chan Fingerprint, error) {
-	stream, err := c.rpc.Fingerprint(ctx, &driverv1.FingerprintRequest{})
+	stream, err := c.rpc.Fingerprint(ctx, &driverv2.FingerprintRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint: %w", fromStatus(err))
 	}
@@ -109,9 +119,9 @@ func (c *Client) WatchFingerprint(ctx context.Context) (<-chan Fingerprint, erro
 func (c *Client) Create(ctx context.Context, vmID string, spec Spec, workDir string) (Handle, error) {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
-	r, err := c.rpc.Create(ctx, &driverv1.CreateRequest{
+	r, err := c.rpc.Create(ctx, &driverv2.CreateRequest{
 		VmId:    vmID,
-		Spec:    SpecToWire(spec),
+		Spec:    specToWire(spec),
 		WorkDir: workDir,
 	})
 	if err != nil {
@@ -124,7 +134,7 @@ func (c *Client) Create(ctx context.Context, vmID string, spec Spec, workDir str
 func (c *Client) Start(ctx context.Context, vmID string, h Handle) (Handle, error) {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
-	r, err := c.rpc.Start(ctx, &driverv1.StartRequest{VmId: vmID, Handle: h})
+	r, err := c.rpc.Start(ctx, &driverv2.StartRequest{VmId: vmID, Handle: h})
 	if err != nil {
 		return nil, fmt.Errorf("start vm %s: %w", vmID, fromStatus(err))
 	}
@@ -137,7 +147,7 @@ func (c *Client) Start(ctx context.Context, vmID string, h Handle) (Handle, erro
 func (c *Client) Stop(ctx context.Context, vmID string, h Handle, timeout time.Duration) (bool, error) {
 	ctx, cancel := withDefault(ctx, timeout+StopMargin)
 	defer cancel()
-	r, err := c.rpc.Stop(ctx, &driverv1.StopRequest{
+	r, err := c.rpc.Stop(ctx, &driverv2.StopRequest{
 		VmId:    vmID,
 		Handle:  h,
 		Timeout: durationpb.New(timeout),
@@ -152,7 +162,7 @@ func (c *Client) Stop(ctx context.Context, vmID string, h Handle, timeout time.D
 func (c *Client) Kill(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
-	if _, err := c.rpc.Kill(ctx, &driverv1.KillRequest{VmId: vmID, Handle: h}); err != nil {
+	if _, err := c.rpc.Kill(ctx, &driverv2.KillRequest{VmId: vmID, Handle: h}); err != nil {
 		return fmt.Errorf("kill vm %s: %w", vmID, fromStatus(err))
 	}
 	return nil
@@ -162,7 +172,7 @@ func (c *Client) Kill(ctx context.Context, vmID string, h Handle) error {
 func (c *Client) Pause(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
-	if _, err := c.rpc.Pause(ctx, &driverv1.PauseRequest{VmId: vmID, Handle: h}); err != nil {
+	if _, err := c.rpc.Pause(ctx, &driverv2.PauseRequest{VmId: vmID, Handle: h}); err != nil {
 		return fmt.Errorf("pause vm %s: %w", vmID, fromStatus(err))
 	}
 	return nil
@@ -172,7 +182,7 @@ func (c *Client) Pause(ctx context.Context, vmID string, h Handle) error {
 func (c *Client) Resume(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
-	if _, err := c.rpc.Resume(ctx, &driverv1.ResumeRequest{VmId: vmID, Handle: h}); err != nil {
+	if _, err := c.rpc.Resume(ctx, &driverv2.ResumeRequest{VmId: vmID, Handle: h}); err != nil {
 		return fmt.Errorf("resume vm %s: %w", vmID, fromStatus(err))
 	}
 	return nil
@@ -182,7 +192,7 @@ func (c *Client) Resume(ctx context.Context, vmID string, h Handle) error {
 func (c *Client) Status(ctx context.Context, vmID string, h Handle) (Status, error) {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
-	r, err := c.rpc.Status(ctx, &driverv1.StatusRequest{VmId: vmID, Handle: h})
+	r, err := c.rpc.Status(ctx, &driverv2.StatusRequest{VmId: vmID, Handle: h})
 	if err != nil {
 		return Status{}, fmt.Errorf("status of vm %s: %w", vmID, fromStatus(err))
 	}
@@ -193,7 +203,7 @@ func (c *Client) Status(ctx context.Context, vmID string, h Handle) (Status, err
 func (c *Client) Destroy(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
-	if _, err := c.rpc.Destroy(ctx, &driverv1.DestroyRequest{VmId: vmID, Handle: h}); err != nil {
+	if _, err := c.rpc.Destroy(ctx, &driverv2.DestroyRequest{VmId: vmID, Handle: h}); err != nil {
 		return fmt.Errorf("destroy vm %s: %w", vmID, fromStatus(err))
 	}
 	return nil
@@ -203,17 +213,33 @@ func (c *Client) Destroy(ctx context.Context, vmID string, h Handle) error {
 func (c *Client) Recover(ctx context.Context, vmID string, h Handle) (Handle, Status, error) {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
-	r, err := c.rpc.Recover(ctx, &driverv1.RecoverRequest{VmId: vmID, Handle: h})
+	r, err := c.rpc.Recover(ctx, &driverv2.RecoverRequest{VmId: vmID, Handle: h})
 	if err != nil {
 		return nil, Status{}, fmt.Errorf("recover vm %s: %w", vmID, fromStatus(err))
 	}
 	return r.GetHandle(), statusFromWire(r.GetStatus()), nil
 }
 
-// Events streams the driver's events until ctx ends or the driver goes
-// away; then the channel closes.
+// Events streams the driver's events from now on, until ctx ends or the
+// driver goes away; then the channel closes. Over contract version 2 each
+// event carries its Cursor, from which EventsSince resumes.
 func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
-	stream, err := c.rpc.Events(ctx, &driverv1.EventsRequest{})
+	return c.EventsSince(ctx, EventCursor{})
+}
+
+// EventsSince streams the events that followed after, as far as the
+// driver still holds them, then each new one, until ctx ends or the
+// driver goes away; then the channel closes. When some of the events
+// after it are lost (the driver's ring overflowed, or after names
+// another driver process) the first event is an EventGap: ask each VM's
+// Status then. A zero after is Events. Resuming needs contract version 2:
+// over version 1 a non-zero after fails with ErrUnsupported.
+func (c *Client) EventsSince(ctx context.Context, after EventCursor) (<-chan Event, error) {
+	if c.version < ContractVersion2 && !after.IsZero() {
+		return nil, fmt.Errorf("events since %d: contract version %d cannot resume events: %w",
+			after.Sequence, c.version, ErrUnsupported)
+	}
+	stream, err := c.rpc.Events(ctx, &driverv2.EventsRequest{AfterSequence: after.Sequence, Epoch: after.Epoch})
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", fromStatus(err))
 	}
@@ -227,8 +253,12 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
 			if err != nil {
 				return
 			}
+			e, ok := eventsResponseFromWire(r)
+			if !ok {
+				continue // a message kind from a newer contract
+			}
 			select {
-			case out <- eventFromWire(r):
+			case out <- e:
 			case <-ctx.Done():
 				return
 			}

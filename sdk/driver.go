@@ -5,9 +5,6 @@ import (
 	"time"
 )
 
-// ContractVersion is the driver contract version this package speaks.
-const ContractVersion = 1
-
 // Handle is the opaque state a driver needs to find a VM again. The daemon
 // persists it and hands it back on every call; its content is the
 // driver's business.
@@ -205,6 +202,11 @@ const (
 	EventDeviceRemoved
 	// EventShutdown: the guest began to power off; it may still run.
 	EventShutdown
+	// EventGap: events were lost before this one, so the receiver should
+	// ask each VM's Status. Only the host-side Client makes it, from
+	// contract version 2's EventsGap; a driver never sends one, and the
+	// SDK drops one a driver does send.
+	EventGap
 )
 
 // String returns the event type in lowercase words.
@@ -224,6 +226,8 @@ func (t EventType) String() string {
 		return "device_removed"
 	case EventShutdown:
 		return "shutdown"
+	case EventGap:
+		return "gap"
 	default:
 		return "unknown"
 	}
@@ -231,10 +235,29 @@ func (t EventType) String() string {
 
 // Event is something that happened to a VM.
 type Event struct {
+	// VMID names the VM; empty for EventGap.
 	VMID string
 	Type EventType
 	// Reason is the backend's own words, such as QEMU's SHUTDOWN reason.
-	Reason     string
+	Reason string
+	// Time is when it happened; zero means when the SDK saw it.
 	Time       time.Time
 	Attributes map[string]string
+	// Cursor is where the event sits in the driver's event stream. The
+	// SDK's server numbers the events (a driver leaves it zero) and the
+	// host-side Client fills it in over contract version 2; over version
+	// 1 it stays zero. Pass the last one seen to Client.EventsSince to
+	// resume after a broken stream.
+	Cursor EventCursor
 }
+
+// EventCursor is a place in one driver process's event stream.
+type EventCursor struct {
+	// Epoch names the driver process that numbered the event.
+	Epoch string
+	// Sequence numbers the process's events from 1, one more per event.
+	Sequence uint64
+}
+
+// IsZero reports whether c is the zero cursor, which names no event.
+func (c EventCursor) IsZero() bool { return c == EventCursor{} }

@@ -292,3 +292,42 @@ func emitFixtureEvents(ctx context.Context) (<-chan sdk.Event, error) {
 	}()
 	return ch, nil
 }
+
+// killEmitsDriver reports an exit for each VM it is asked to kill, so
+// that a test decides when events happen.
+func killEmitsDriver() sdk.Driver {
+	exits := make(chan sdk.Event, 64)
+	return &fakeDriver{
+		info: func() sdk.Info { return sdk.Info{Name: "fake", Version: "1.0.0"} },
+		create: func(_ context.Context, vmID string, _ sdk.Spec, _ string) (sdk.Handle, error) {
+			return sdk.Handle("h-" + vmID), nil
+		},
+		kill: func(ctx context.Context, vmID string, _ sdk.Handle) error {
+			select {
+			case exits <- sdk.Event{VMID: vmID, Type: sdk.EventExited, Reason: "killed"}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		events: func(ctx context.Context) (<-chan sdk.Event, error) {
+			out := make(chan sdk.Event)
+			go func() {
+				defer close(out)
+				for {
+					select {
+					case e := <-exits:
+						select {
+						case out <- e:
+						case <-ctx.Done():
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return out, nil
+		},
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,10 @@ import (
 
 // DefaultStartTimeout bounds a driver's start and handshake.
 const DefaultStartTimeout = 10 * time.Second
+
+// handshakeExitWait bounds the wait, after a failed handshake, for the
+// driver to exit by itself so that its last words are read.
+const handshakeExitWait = 500 * time.Millisecond
 
 // LaunchOptions tune how the host starts a driver binary.
 type LaunchOptions struct {
@@ -35,8 +40,11 @@ type Plugin struct {
 }
 
 // Launch starts the driver binary at path, checks the magic cookie,
-// negotiates the contract version over mutual TLS and returns the client.
-// ctx bounds the launch only; the process lives until Close.
+// negotiates the highest contract version both sides speak (the host
+// offers every one in ContractVersions), connects over mutual TLS and
+// returns the client. When the two share no version, the error names
+// both sides' versions. ctx bounds the launch only; the process lives
+// until Close.
 func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, err error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -72,13 +80,19 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 
 	rpc, err := pc.Client()
 	if err != nil {
+		// A driver that refuses our versions says why on stderr and
+		// exits; the handshake may fail before its stderr is all read.
+		waitExit(pc, handshakeExitWait)
 		if said := tail.String(); said != "" {
-			return nil, fmt.Errorf("handshake with driver %s: %w; its stderr ends with: %s", path, err, said)
+			return nil, fmt.Errorf("handshake with driver %s (hyperd speaks contract versions %v): %w; its stderr ends with: %s",
+				path, ContractVersions(), err, said)
 		}
-		return nil, fmt.Errorf("handshake with driver %s: %w", path, err)
+		return nil, fmt.Errorf("handshake with driver %s (hyperd speaks contract versions %v): %w",
+			path, ContractVersions(), err)
 	}
-	if v := pc.NegotiatedVersion(); v != ContractVersion {
-		return nil, fmt.Errorf("driver %s speaks contract version %d, host speaks %d", path, v, ContractVersion)
+	if v := pc.NegotiatedVersion(); !slices.Contains(ContractVersions(), v) {
+		return nil, fmt.Errorf("driver %s: %w", path,
+			&VersionMismatchError{Driver: []int{v}, Host: ContractVersions()})
 	}
 	raw, err := rpc.Dispense(PluginName)
 	if err != nil {
@@ -89,6 +103,14 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 		return nil, fmt.Errorf("dispense driver %s: got %T, want *sdk.Client", path, raw)
 	}
 	return &Plugin{Client: c, pc: pc}, nil
+}
+
+// waitExit waits up to d for the driver process to end.
+func waitExit(pc *plugin.Client, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !pc.Exited() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Exited reports whether the driver process has ended.

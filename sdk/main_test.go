@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,9 @@ const (
 	modePauseUndeclared    = "pause_undeclared"
 	modePauseDeclared      = "pause_declared"
 	modePauseUnimplemented = "pause_unimplemented"
-	modeVersion2           = "version2"
+	modeKillEmits          = "kill_emits"
+	modeRawVersion3        = "raw_version3"
+	modeSDKVersion3        = "sdk_version3"
 	modeWrongCookie        = "wrong_cookie"
 	modeGarbage            = "garbage"
 	modeSilent             = "silent"
@@ -39,20 +42,38 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// Suffixes of a mode that narrow what the driver serves: "roundtrip@v1"
+// serves the roundtrip driver over contract version 1 only.
+var serveSuffixes = map[string][]sdk.ServeOption{
+	"v1":    {sdk.WithContractVersions(1)},
+	"v2":    {sdk.WithContractVersions(2)},
+	"both":  {sdk.WithContractVersions(1, 2)},
+	"ring2": {sdk.WithEventRing(2)},
+}
+
 // serveDriver runs the child side of a subprocess test and returns its
 // exit code.
 func serveDriver(mode string) int {
+	mode, suffix, _ := strings.Cut(mode, "@")
+	opts, ok := serveSuffixes[suffix]
+	if suffix != "" && !ok {
+		fmt.Fprintf(os.Stderr, "unknown %s suffix %q\n", driverModeEnv, suffix)
+		return 2
+	}
 	switch mode {
-	case modeVersion2:
-		// A driver built against a future contract: the same cookie, but
-		// only version 2 on offer.
+	case modeRawVersion3:
+		// A driver from a future SDK that leaves the version check to
+		// go-plugin: the same cookie, but only version 3 on offer.
 		hs := sdk.Handshake
-		hs.ProtocolVersion = 2
+		hs.ProtocolVersion = 3
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig:  hs,
-			VersionedPlugins: map[int]plugin.PluginSet{2: sdk.VersionedPlugins()[sdk.ContractVersion]},
+			VersionedPlugins: map[int]plugin.PluginSet{3: sdk.VersionedPlugins()[sdk.ContractVersion]},
 			GRPCServer:       plugin.DefaultGRPCServer,
 		})
+		return 0
+	case modeSDKVersion3:
+		sdk.Serve(&fakeDriver{}, sdk.WithOnlyFakeContractVersion(3))
 		return 0
 	case modeWrongCookie:
 		hs := sdk.Handshake
@@ -78,7 +99,7 @@ func serveDriver(mode string) int {
 		fmt.Fprintf(os.Stderr, "unknown %s %q\n", driverModeEnv, mode)
 		return 2
 	}
-	sdk.Serve(d)
+	sdk.Serve(d, opts...)
 	return 0
 }
 
@@ -97,7 +118,8 @@ func fakeDrivers() map[string]sdk.Driver {
 				return sdk.Status{}, nil
 			},
 		},
-		modeEvents: &fakeDriver{events: emitFixtureEvents},
+		modeEvents:    &fakeDriver{events: emitFixtureEvents},
+		modeKillEmits: killEmitsDriver(),
 		modePauseUndeclared: &pausingDriver{
 			fakeDriver: fakeDriver{info: func() sdk.Info { return sdk.Info{Name: "fake"} }},
 		},

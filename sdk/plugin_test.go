@@ -21,7 +21,8 @@ import (
 // driver plugin, over real go-plugin: handshake, mutual TLS and gRPC.
 func TestPlugin(t *testing.T) {
 	t.Run("handshake_and_info", testHandshakeAndInfo)
-	t.Run("calls_round_trip", testCallsRoundTrip)
+	t.Run("calls_round_trip", testCallsRoundTrip(modeRoundTrip))
+	t.Run("calls_round_trip_v1", testCallsRoundTrip(modeRoundTrip+"@v1"))
 	t.Run("errors_keep_sentinel_and_message", testErrors)
 	t.Run("pause_needs_declared_capability", testPauseCapability)
 	t.Run("deadline_bounds_hung_call", testDeadline)
@@ -125,9 +126,16 @@ func testHandshakeAndInfo(t *testing.T) {
 	}
 }
 
-func testCallsRoundTrip(t *testing.T) {
-	p := launch(t, modeRoundTrip)
+func testCallsRoundTrip(mode string) func(t *testing.T) {
+	return func(t *testing.T) { callsRoundTrip(t, mode) }
+}
+
+func callsRoundTrip(t *testing.T, mode string) {
+	p := launch(t, mode)
 	ctx := callCtx(t)
+	if info, err := p.Info(ctx); err != nil || !reflect.DeepEqual(info, fixtureInfo) {
+		t.Errorf("Info over contract version %d = %+v, %v; want %+v", p.ContractVersion(), info, err, fixtureInfo)
+	}
 
 	t.Run("create", func(t *testing.T) {
 		h, err := p.Create(ctx, fixtureVMID, fixtureSpec, fixtureWorkDir)
@@ -344,7 +352,10 @@ func testEvents(t *testing.T) {
 			if !got.Time.Equal(want.Time) {
 				t.Errorf("event %d: time %s, want %s", i, got.Time, want.Time)
 			}
-			got.Time = want.Time
+			if got.Cursor.Sequence != uint64(i+1) || got.Cursor.Epoch == "" {
+				t.Errorf("event %d: cursor %+v, want sequence %d in an epoch", i, got.Cursor, i+1)
+			}
+			got.Time, got.Cursor = want.Time, want.Cursor
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("event %d = %+v, want %+v", i, got, want)
 			}
@@ -377,16 +388,40 @@ func testEvents(t *testing.T) {
 }
 
 func testVersionMismatch(t *testing.T) {
-	_, err := launchErr(t, modeVersion2, 0)
-	if err == nil {
-		t.Fatal("Launch of a version 2 driver: err = nil")
+	tests := []struct {
+		name string
+		mode string
+		want []string // regular expressions the error must match
+	}{
+		{
+			// The driver knows both lists and says so itself.
+			name: "sdk_driver",
+			mode: modeSDKVersion3,
+			want: []string{`driver speaks contract versions \[3\], hyperd speaks \[1 2\]`},
+		},
+		{
+			// A driver that leaves it to go-plugin: the host names its
+			// own versions, go-plugin the driver's.
+			name: "raw_go_plugin_driver",
+			mode: modeRawVersion3,
+			want: []string{`hyperd speaks contract versions \[1 2\]`, `[Pp]lugin version:? 3\b`},
+		},
 	}
-	// The binary's path may hold any digits; look at the rest.
-	msg := strings.ReplaceAll(err.Error(), os.Args[0], "PATH")
-	for _, re := range []string{`[Pp]lugin version:? 2\b`, `[Cc]lient versions?:? \[?1\b`} {
-		if !regexp.MustCompile(re).MatchString(msg) {
-			t.Errorf("Launch: err = %q, want it to match %s", msg, re)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := launchErr(t, tt.mode, 0)
+			if err == nil {
+				t.Fatal("Launch of a version 3 driver: err = nil")
+			}
+			t.Logf("Launch: %v", err)
+			// The binary's path may hold any digits; look at the rest.
+			msg := strings.ReplaceAll(err.Error(), os.Args[0], "PATH")
+			for _, re := range tt.want {
+				if !regexp.MustCompile(re).MatchString(msg) {
+					t.Errorf("Launch: err = %q, want it to match %s", msg, re)
+				}
+			}
+		})
 	}
 }
 

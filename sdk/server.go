@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"time"
 
-	driverv1 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v1"
+	driverv2 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v2"
 )
 
 // fingerprintInterval is how often the server re-asks the driver for its
@@ -14,29 +14,45 @@ import (
 // within this bound.
 const fingerprintInterval = 5 * time.Second
 
-// server adapts a Driver to the generated gRPC service.
+// server is the driver side of the contract, whatever its version: the
+// Driver and the numbered log of its events.
 type server struct {
-	driverv1.UnimplementedDriverServer
-	d Driver
+	d      Driver
+	events *eventLog
 }
 
-var _ driverv1.DriverServer = (*server)(nil)
+func newServer(d Driver, ring int) *server {
+	return &server{d: d, events: newEventLog(d, ring)}
+}
 
-func (s *server) Info(ctx context.Context, _ *driverv1.InfoRequest) (*driverv1.InfoResponse, error) {
-	info, err := s.d.Info(ctx)
+// close ends the log's subscription to the driver's events.
+func (s *server) close() { s.events.close() }
+
+// v2Server adapts a Driver to contract version 2's gRPC service. The same
+// service answers under another version number only in tests.
+type v2Server struct {
+	driverv2.UnimplementedDriverServer
+	s       *server
+	version int
+}
+
+var _ driverv2.DriverServer = (*v2Server)(nil)
+
+func (s *v2Server) Info(ctx context.Context, _ *driverv2.InfoRequest) (*driverv2.InfoResponse, error) {
+	info, err := s.s.d.Info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoToWire(info), nil
+	return infoToWire(info, s.version), nil
 }
 
-func (s *server) Fingerprint(_ *driverv1.FingerprintRequest, stream driverv1.Driver_FingerprintServer) error {
+func (s *v2Server) Fingerprint(_ *driverv2.FingerprintRequest, stream driverv2.Driver_FingerprintServer) error {
 	ctx := stream.Context()
 	var last *Fingerprint
 	tick := time.NewTicker(fingerprintInterval)
 	defer tick.Stop()
 	for {
-		fp, err := s.d.Fingerprint(ctx)
+		fp, err := s.s.d.Fingerprint(ctx)
 		if err != nil {
 			fp = Fingerprint{Health: HealthUnhealthy, Description: err.Error()}
 		}
@@ -54,45 +70,45 @@ func (s *server) Fingerprint(_ *driverv1.FingerprintRequest, stream driverv1.Dri
 	}
 }
 
-func (s *server) Create(ctx context.Context, r *driverv1.CreateRequest) (*driverv1.CreateResponse, error) {
+func (s *v2Server) Create(ctx context.Context, r *driverv2.CreateRequest) (*driverv2.CreateResponse, error) {
 	if r.GetVmId() == "" {
 		return nil, toStatus(InvalidSpec("vm_id", "must not be empty"))
 	}
 	if r.GetSpec() == nil {
 		return nil, toStatus(InvalidSpec("spec", "must be given"))
 	}
-	h, err := s.d.Create(ctx, r.GetVmId(), SpecFromWire(r.GetSpec()), r.GetWorkDir())
+	h, err := s.s.d.Create(ctx, r.GetVmId(), specFromWire(r.GetSpec()), r.GetWorkDir())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.CreateResponse{Handle: h}, nil
+	return &driverv2.CreateResponse{Handle: h}, nil
 }
 
-func (s *server) Start(ctx context.Context, r *driverv1.StartRequest) (*driverv1.StartResponse, error) {
-	h, err := s.d.Start(ctx, r.GetVmId(), r.GetHandle())
+func (s *v2Server) Start(ctx context.Context, r *driverv2.StartRequest) (*driverv2.StartResponse, error) {
+	h, err := s.s.d.Start(ctx, r.GetVmId(), r.GetHandle())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.StartResponse{Handle: h}, nil
+	return &driverv2.StartResponse{Handle: h}, nil
 }
 
-func (s *server) Stop(ctx context.Context, r *driverv1.StopRequest) (*driverv1.StopResponse, error) {
+func (s *v2Server) Stop(ctx context.Context, r *driverv2.StopRequest) (*driverv2.StopResponse, error) {
 	timeout := r.GetTimeout().AsDuration()
 	if timeout < 0 {
 		return nil, toStatus(InvalidSpec("timeout", "must not be negative, got %s", timeout))
 	}
-	forced, err := s.d.Stop(ctx, r.GetVmId(), r.GetHandle(), timeout)
+	forced, err := s.s.d.Stop(ctx, r.GetVmId(), r.GetHandle(), timeout)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.StopResponse{Forced: forced}, nil
+	return &driverv2.StopResponse{Forced: forced}, nil
 }
 
-func (s *server) Kill(ctx context.Context, r *driverv1.KillRequest) (*driverv1.KillResponse, error) {
-	if err := s.d.Kill(ctx, r.GetVmId(), r.GetHandle()); err != nil {
+func (s *v2Server) Kill(ctx context.Context, r *driverv2.KillRequest) (*driverv2.KillResponse, error) {
+	if err := s.s.d.Kill(ctx, r.GetVmId(), r.GetHandle()); err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.KillResponse{}, nil
+	return &driverv2.KillResponse{}, nil
 }
 
 // pauser returns the driver's Pauser when it declared CapabilityPause, and
@@ -110,68 +126,73 @@ func (s *server) pauser(ctx context.Context) (Pauser, error) {
 	return p, nil
 }
 
-func (s *server) Pause(ctx context.Context, r *driverv1.PauseRequest) (*driverv1.PauseResponse, error) {
-	p, err := s.pauser(ctx)
+func (s *v2Server) Pause(ctx context.Context, r *driverv2.PauseRequest) (*driverv2.PauseResponse, error) {
+	p, err := s.s.pauser(ctx)
 	if err == nil {
 		err = p.Pause(ctx, r.GetVmId(), r.GetHandle())
 	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.PauseResponse{}, nil
+	return &driverv2.PauseResponse{}, nil
 }
 
-func (s *server) Resume(ctx context.Context, r *driverv1.ResumeRequest) (*driverv1.ResumeResponse, error) {
-	p, err := s.pauser(ctx)
+func (s *v2Server) Resume(ctx context.Context, r *driverv2.ResumeRequest) (*driverv2.ResumeResponse, error) {
+	p, err := s.s.pauser(ctx)
 	if err == nil {
 		err = p.Resume(ctx, r.GetVmId(), r.GetHandle())
 	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.ResumeResponse{}, nil
+	return &driverv2.ResumeResponse{}, nil
 }
 
-func (s *server) Status(ctx context.Context, r *driverv1.StatusRequest) (*driverv1.StatusResponse, error) {
-	st, err := s.d.Status(ctx, r.GetVmId(), r.GetHandle())
+func (s *v2Server) Status(ctx context.Context, r *driverv2.StatusRequest) (*driverv2.StatusResponse, error) {
+	st, err := s.s.d.Status(ctx, r.GetVmId(), r.GetHandle())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return statusToWire(st), nil
 }
 
-func (s *server) Destroy(ctx context.Context, r *driverv1.DestroyRequest) (*driverv1.DestroyResponse, error) {
-	if err := s.d.Destroy(ctx, r.GetVmId(), r.GetHandle()); err != nil {
+func (s *v2Server) Destroy(ctx context.Context, r *driverv2.DestroyRequest) (*driverv2.DestroyResponse, error) {
+	if err := s.s.d.Destroy(ctx, r.GetVmId(), r.GetHandle()); err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.DestroyResponse{}, nil
+	return &driverv2.DestroyResponse{}, nil
 }
 
-func (s *server) Recover(ctx context.Context, r *driverv1.RecoverRequest) (*driverv1.RecoverResponse, error) {
-	h, st, err := s.d.Recover(ctx, r.GetVmId(), r.GetHandle())
+func (s *v2Server) Recover(ctx context.Context, r *driverv2.RecoverRequest) (*driverv2.RecoverResponse, error) {
+	h, st, err := s.s.d.Recover(ctx, r.GetVmId(), r.GetHandle())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &driverv1.RecoverResponse{Handle: h, Status: statusToWire(st)}, nil
+	return &driverv2.RecoverResponse{Handle: h, Status: statusToWire(st)}, nil
 }
 
-func (s *server) Events(_ *driverv1.EventsRequest, stream driverv1.Driver_EventsServer) error {
+// Events sends what the log still holds after the request's cursor, with
+// a gap first when some of it is lost, then each new event.
+func (s *v2Server) Events(r *driverv2.EventsRequest, stream driverv2.Driver_EventsServer) error {
 	ctx := stream.Context()
-	events, err := s.d.Events(ctx)
+	after := EventCursor{Epoch: r.GetEpoch(), Sequence: r.GetAfterSequence()}
+	sub, gap, err := s.s.events.subscribe(ctx, after)
 	if err != nil {
 		return toStatus(err)
 	}
+	if gap != nil {
+		if err := stream.Send(&driverv2.EventsResponse{Message: &driverv2.EventsResponse_Gap{Gap: gap}}); err != nil {
+			return err
+		}
+	}
 	for {
-		select {
-		case <-ctx.Done():
+		e, ok := sub.next(ctx)
+		if !ok {
 			return nil
-		case e, ok := <-events:
-			if !ok {
-				return nil
-			}
-			if err := stream.Send(eventToWire(e)); err != nil {
-				return err
-			}
+		}
+		w := &driverv2.EventsResponse_Event{Event: eventToWire(e)}
+		if err := stream.Send(&driverv2.EventsResponse{Message: w}); err != nil {
+			return err
 		}
 	}
 }
