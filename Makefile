@@ -9,7 +9,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 
-DRIVERS := qemu
+DRIVERS := qemu libvirt
 
 .PHONY: all build deps guest demo test test-short fuzz bench proto lint help clean
 
@@ -39,6 +39,7 @@ FUZZTIME ?= 5s
 fuzz: ## run each fuzz target briefly (FUZZTIME, default 5s)
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateSpec$$' -fuzztime $(FUZZTIME) ./core
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./core
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./core
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateSpec$$' -fuzztime $(FUZZTIME) ./plugins/qemu
 	$(GO) test -run '^$$' -fuzz '^FuzzOptionEscaping$$' -fuzztime $(FUZZTIME) ./plugins/qemu
 

@@ -37,6 +37,9 @@ type Config struct {
 	// StaticDrivers are in-process drivers, by name, used beside the
 	// discovered ones; for tests and embedding.
 	StaticDrivers map[string]sdk.Driver
+	// DriverConfigs are the driver blocks of the config file, by name.
+	// An option a driver's schema does not know stops Open.
+	DriverConfigs map[string]DriverConfig
 	Logger        hclog.Logger
 }
 
@@ -103,7 +106,19 @@ func Open(cfg Config) (d *Daemon, err error) {
 	}
 	dctx, dcancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	defer dcancel()
-	d.registry = Discover(dctx, cfg.PluginDirs, cfg.StaticDrivers, cfg.LogLevel, d.log.Named("registry"))
+	d.registry = DiscoverWith(dctx, DiscoverOptions{
+		Dirs:     cfg.PluginDirs,
+		Static:   cfg.StaticDrivers,
+		LogLevel: cfg.LogLevel,
+		Configs:  cfg.DriverConfigs,
+		Logger:   d.log.Named("registry"),
+	})
+	if err := d.checkConfigured(); err != nil {
+		d.registry.Close()
+		cancel()
+		_ = store.Close() // the config error is the one to report
+		return nil, err
+	}
 	for _, e := range d.registry.List() {
 		if e.Driver != nil {
 			d.wg.Add(1)
@@ -113,6 +128,24 @@ func Open(cfg Config) (d *Daemon, err error) {
 	d.recoverAll()
 	d.registry.SetSwapHook(d.driverSwapped)
 	return d, nil
+}
+
+// checkConfigured refuses a config whose driver block the driver rejects,
+// and warns of blocks for drivers that were not found.
+func (d *Daemon) checkConfigured() error {
+	found := make(map[string]DriverEntry)
+	for _, e := range d.registry.List() {
+		found[e.Name] = e
+		if e.Err != nil && errors.Is(e.Err, ErrConfig) {
+			return e.Err
+		}
+	}
+	for name, dc := range d.cfg.DriverConfigs {
+		if _, ok := found[name]; !ok {
+			d.log.Warn("config names a driver that was not found", "driver", name, "pos", dc.Pos)
+		}
+	}
+	return nil
 }
 
 // driverSwapped follows a driver's new process, after a restart or a

@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,6 +59,7 @@ func (e DriverEntry) Healthy() bool {
 type Registry struct {
 	log      hclog.Logger
 	logLevel string
+	configs  map[string]DriverConfig
 	onSwap   func(DriverEntry)
 	// ctx ends restarts when the registry closes.
 	ctx    context.Context
@@ -118,6 +122,26 @@ func checkExecutable(path string) error {
 // In-process drivers in static are added as they are, after a call to
 // Info and Fingerprint.
 func Discover(ctx context.Context, dirs []string, static map[string]sdk.Driver, logLevel string, log hclog.Logger) *Registry {
+	return DiscoverWith(ctx, DiscoverOptions{Dirs: dirs, Static: static, LogLevel: logLevel, Logger: log})
+}
+
+// DiscoverOptions says where drivers are and how to start them.
+type DiscoverOptions struct {
+	// Dirs are scanned in order for hyperd-driver-* binaries.
+	Dirs []string
+	// Static are in-process drivers, by name.
+	Static   map[string]sdk.Driver
+	LogLevel string
+	// Configs are the drivers' blocks from the config file, by name: a
+	// pinned checksum, checked before every start, and options handed to
+	// the driver.
+	Configs map[string]DriverConfig
+	Logger  hclog.Logger
+}
+
+// DiscoverWith is Discover with every setting.
+func DiscoverWith(ctx context.Context, o DiscoverOptions) *Registry {
+	dirs, static, logLevel, log := o.Dirs, o.Static, o.LogLevel, o.Logger
 	found := findDrivers(dirs, log)
 	for name, d := range static {
 		found = append(found, DriverEntry{Name: name, Driver: d})
@@ -134,13 +158,20 @@ func Discover(ctx context.Context, dirs []string, static map[string]sdk.Driver, 
 		wg.Add(1)
 		go func(e *DriverEntry) {
 			defer wg.Done()
-			launch(ctx, e, logLevel, log)
+			startDriver(ctx, e, o.Configs[e.Name], logLevel, log)
 		}(&found[i])
 	}
 	wg.Wait()
 
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &Registry{log: log, logLevel: logLevel, ctx: rctx, cancel: cancel, entries: make(map[string]*DriverEntry)}
+	r := &Registry{
+		log:      log,
+		logLevel: logLevel,
+		configs:  o.Configs,
+		ctx:      rctx,
+		cancel:   cancel,
+		entries:  make(map[string]*DriverEntry),
+	}
 	for i := range found {
 		e := found[i]
 		if e.Err != nil {
@@ -157,10 +188,52 @@ func Discover(ctx context.Context, dirs []string, static map[string]sdk.Driver, 
 	return r
 }
 
-func launch(ctx context.Context, e *DriverEntry, logLevel string, log hclog.Logger) {
+// startDriver checks a driver binary against its pinned checksum, if
+// any, and launches it with its configured options.
+func startDriver(ctx context.Context, e *DriverEntry, dc DriverConfig, logLevel string, log hclog.Logger) {
+	if err := checkPin(e.Path, dc); err != nil {
+		e.Err = err
+		return
+	}
+	opts := make(map[string]string, len(dc.Options))
+	for k, v := range dc.Options {
+		opts[k] = v.Value
+	}
+	launch(ctx, e, logLevel, opts, log)
+	if e.Err == nil {
+		if err := CheckDriverOptions(dc, e.Info.Options); err != nil {
+			e.plugin.Close()
+			e.Driver, e.plugin, e.Err = nil, nil, err
+		}
+	}
+}
+
+// checkPin refuses a binary whose sha256 differs from the pinned one.
+func checkPin(path string, dc DriverConfig) error {
+	if dc.SHA256 == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("checksum: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("checksum %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != dc.SHA256 {
+		return fmt.Errorf("refused: sha256 of %s is %s, but the config pins %s (%s); install the pinned build or update the pin",
+			path, got, dc.SHA256, dc.Pos)
+	}
+	return nil
+}
+
+func launch(ctx context.Context, e *DriverEntry, logLevel string, options map[string]string, log hclog.Logger) {
 	p, err := sdk.Launch(ctx, e.Path, sdk.LaunchOptions{
 		Logger:   log.Named("driver").With("driver", e.Name),
 		LogLevel: logLevel,
+		Options:  options,
 	})
 	if err != nil {
 		e.Err = err
@@ -265,7 +338,7 @@ func (r *Registry) restart(name, path string) {
 		if err := checkExecutable(path); err != nil {
 			e.Err = err
 		} else {
-			launch(r.ctx, &e, r.logLevel, r.log)
+			startDriver(r.ctx, &e, r.configs[name], r.logLevel, r.log)
 		}
 		if e.Err == nil {
 			r.log.Info("driver restarted", "driver", name, "attempt", attempt)
@@ -332,7 +405,7 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 	if err := checkExecutable(path); err != nil {
 		return fmt.Errorf("reload driver %q: %w", name, err)
 	}
-	launch(ctx, &e, r.logLevel, r.log)
+	startDriver(ctx, &e, r.configs[name], r.logLevel, r.log)
 	if e.Err != nil {
 		return fmt.Errorf("reload driver %q: the new binary failed, the old process stays: %w", name, e.Err)
 	}

@@ -75,6 +75,8 @@ type daemon struct {
 	cmd       *exec.Cmd
 	log       *bytes.Buffer
 	exited    chan struct{}
+	// args are extra hyperd arguments, such as --config.
+	args []string
 }
 
 // newDaemon prepares a state dir and a plugin dir holding the qemu driver
@@ -117,8 +119,9 @@ func newDaemon(t *testing.T, extra map[string]string) *daemon {
 func (d *daemon) start() {
 	d.t.Helper()
 	d.log = &bytes.Buffer{}
-	d.cmd = exec.Command(filepath.Join(d.bin, "hyperd"),
-		"--state-dir", d.stateDir, "--socket", d.socket, "--plugin-dir", d.pluginDir, "--log-level", "debug")
+	args := append([]string{"--state-dir", d.stateDir, "--socket", d.socket, "--plugin-dir", d.pluginDir,
+		"--log-level", "debug"}, d.args...)
+	d.cmd = exec.Command(filepath.Join(d.bin, "hyperd"), args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

@@ -31,6 +31,8 @@ type LaunchOptions struct {
 	// StartTimeout bounds the start and handshake; zero means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
+	// Options are handed to the driver through OptionsEnv; see Options.
+	Options map[string]string
 }
 
 // Plugin is a running driver process seen from the host.
@@ -62,6 +64,11 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 	tail := &tailBuffer{max: 2048}
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(), LogLevelEnv+"="+opts.LogLevel)
+	if env, err := optionsEnv(opts.Options); err != nil {
+		return nil, err
+	} else if env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(),

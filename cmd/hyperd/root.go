@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -28,6 +30,7 @@ const (
 )
 
 type options struct {
+	configPath    string
 	stateDir      string
 	socket        string
 	socketMode    string
@@ -57,10 +60,16 @@ VMs running: the next hyperd on the same state directory recovers them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), o)
+			drivers, err := applyConfig(cmd, &o)
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), o, drivers)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.configPath, "config", core.DefaultConfigPath,
+		"HCL config file; a flag given on the command line wins over it. A missing file at the default path means defaults")
 	f.StringVar(&o.stateDir, "state-dir", defaultStateDir,
 		"directory for the store (hyperd.db) and one work directory per VM; made with mode 0700 if missing")
 	f.StringVar(&o.socket, "socket", defaultSocket, "unix socket the operator API listens on")
@@ -84,7 +93,36 @@ func defaultPluginDirs() []string {
 	return append(dirs, "/usr/lib/hyperd/plugins")
 }
 
-func run(ctx context.Context, o options) error {
+// applyConfig reads the config file into o for every setting whose flag
+// was not given, and returns the driver blocks.
+func applyConfig(cmd *cobra.Command, o *options) (map[string]core.DriverConfig, error) {
+	fc, err := core.LoadConfig(o.configPath)
+	if errors.Is(err, fs.ErrNotExist) && !cmd.Flags().Changed("config") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	set := func(flag string, dst *string, v string) {
+		if v != "" && !cmd.Flags().Changed(flag) {
+			*dst = v
+		}
+	}
+	set("state-dir", &o.stateDir, fc.StateDir)
+	set("socket", &o.socket, fc.Socket)
+	set("socket-mode", &o.socketMode, fc.SocketMode)
+	set("log-level", &o.logLevel, fc.LogLevel)
+	set("default-driver", &o.defaultDriver, fc.DefaultDriver)
+	if len(fc.PluginDirs) > 0 && !cmd.Flags().Changed("plugin-dir") {
+		o.pluginDirs = fc.PluginDirs
+	}
+	if fc.StopTimeout > 0 && !cmd.Flags().Changed("stop-timeout") {
+		o.stopTimeout = fc.StopTimeout
+	}
+	return fc.Drivers, nil
+}
+
+func run(ctx context.Context, o options, drivers map[string]core.DriverConfig) error {
 	level := hclog.LevelFromString(o.logLevel)
 	if level == hclog.NoLevel {
 		return fmt.Errorf("--log-level: unknown level %q; use trace, debug, info, warn or error", o.logLevel)
@@ -119,6 +157,7 @@ func run(ctx context.Context, o options) error {
 		DefaultDriver:      o.defaultDriver,
 		DefaultStopTimeout: o.stopTimeout,
 		LogLevel:           o.logLevel,
+		DriverConfigs:      drivers,
 		Logger:             log,
 	})
 	if err != nil {
