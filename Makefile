@@ -9,9 +9,9 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 
-DRIVERS := qemu libvirt
+DRIVERS := qemu libvirt xen
 
-.PHONY: all build deps guest demo test test-short fuzz bench proto lint help clean
+.PHONY: all build deps guest demo test test-examples test-short fuzz bench proto lint help clean
 
 all: build ## build bin/hyperd, bin/hyperctl and the drivers in bin/plugins
 
@@ -32,6 +32,7 @@ demo: deps build guest ## boot a real guest through hyperd and the QEMU driver
 test: deps build guest ## run every test, with real QEMU
 	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) test-examples
 	$(MAKE) fuzz
 
 FUZZTIME ?= 5s
@@ -42,6 +43,14 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 5s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./core
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateSpec$$' -fuzztime $(FUZZTIME) ./plugins/qemu
 	$(GO) test -run '^$$' -fuzz '^FuzzOptionEscaping$$' -fuzztime $(FUZZTIME) ./plugins/qemu
+
+test-examples: build guest ## the example drivers' tests: the UML driver's conformance suite and a hyperd run
+	cd examples/driver-uml && HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
+		$(GO) test -count=1 -timeout 15m ./...
+
+.PHONY: test-xen
+test-xen: deps guest ## boot Xen nested under QEMU and run hyperd's xen driver in its dom0 (3 to 4 minutes)
+	HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -count=1 -v -timeout 15m ./test/xen
 
 test-short: ## unit tests only, no VMs booted
 	$(GO) test -short ./...

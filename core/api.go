@@ -172,9 +172,11 @@ func (a *apiServer) ConsoleLog(r *apiv1.ConsoleLogRequest, stream apiv1.Hyperd_C
 
 	buf := make([]byte, consoleChunkSize)
 	ctx := stream.Context()
+	var off int64
 	for {
 		n, err := f.Read(buf)
 		if n > 0 {
+			off += int64(n)
 			if serr := stream.Send(&apiv1.ConsoleChunk{Data: buf[:n]}); serr != nil {
 				return serr
 			}
@@ -185,6 +187,18 @@ func (a *apiServer) ConsoleLog(r *apiv1.ConsoleLogRequest, stream apiv1.Hyperd_C
 		}
 		if !r.GetFollow() {
 			return nil
+		}
+		// Following ends once the VM no longer runs and its output is
+		// drained, or once it is removed.
+		now, err := a.d.VM(rec.ID)
+		if err != nil || !now.State.Live() {
+			return nil
+		}
+		// A restart truncates the log: start again from its beginning.
+		if fi, err := f.Stat(); err == nil && fi.Size() < off {
+			if _, err := f.Seek(0, io.SeekStart); err == nil {
+				off = 0
+			}
 		}
 		select {
 		case <-ctx.Done():

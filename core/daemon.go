@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +75,8 @@ type Daemon struct {
 	mu   sync.Mutex
 	vms  map[string]*supervisor
 	lost map[string]error
+	// pending holds the names of VMs whose Run has not stored them yet.
+	pending map[string]struct{}
 }
 
 // Open starts a daemon: it opens the store, discovers drivers and recovers
@@ -93,16 +96,24 @@ func Open(cfg Config) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read every record before any driver starts: a damaged store stops
+	// the daemon here, with nothing to clean up.
+	recs, bad, err := store.List()
+	if err != nil {
+		_ = store.Close() // the list error is the one to report
+		return nil, err
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d = &Daemon{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		store:  store,
-		ctx:    ctx,
-		cancel: cancel,
-		vms:    make(map[string]*supervisor),
-		lost:   make(map[string]error),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   store,
+		ctx:     ctx,
+		cancel:  cancel,
+		vms:     make(map[string]*supervisor),
+		lost:    make(map[string]error),
+		pending: make(map[string]struct{}),
 	}
 	dctx, dcancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	defer dcancel()
@@ -125,7 +136,7 @@ func Open(cfg Config) (d *Daemon, err error) {
 			go d.routeEvents(e)
 		}
 	}
-	d.recoverAll()
+	d.recoverAll(recs, bad)
 	d.registry.SetSwapHook(d.driverSwapped)
 	return d, nil
 }
@@ -243,12 +254,7 @@ func (d *Daemon) supervisor(id string) *supervisor {
 // recoverAll starts a supervisor for every stored VM and reconciles each
 // live one with its driver. A VM whose driver is missing keeps its record
 // and says why in its last error.
-func (d *Daemon) recoverAll() {
-	recs, bad, err := d.store.List()
-	if err != nil {
-		d.log.Error("cannot read the store", "error", err)
-		return
-	}
+func (d *Daemon) recoverAll(recs []Record, bad map[string]error) {
 	for id, err := range bad {
 		d.log.Error("unreadable vm record kept aside", "vm_id", id, "error", err)
 		d.lost[id] = err
@@ -259,7 +265,13 @@ func (d *Daemon) recoverAll() {
 		d.vms[rec.ID] = s
 		d.mu.Unlock()
 		if rec.State.Live() {
-			d.reconcile(s, rec)
+			// Recovery runs beside the API: a VM whose driver is slow to
+			// answer must not keep the operator from the others.
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				d.reconcile(s, rec)
+			}()
 		}
 	}
 }
@@ -351,6 +363,50 @@ func validateSpec(spec sdk.Spec) error {
 		return sdk.InvalidSpec("vcpus", "must be at least 1")
 	case spec.Kernel == "":
 		return sdk.InvalidSpec("kernel", "must be set to a kernel image on the host")
+	case len(spec.Cmdline) > maxCmdline:
+		return sdk.InvalidSpec("cmdline", "is %d bytes, longer than the %d a Linux x86 kernel takes", len(spec.Cmdline), maxCmdline)
+	}
+	return nil
+}
+
+// maxCmdline is COMMAND_LINE_SIZE of Linux on x86: the kernel silently
+// cuts a longer command line.
+const maxCmdline = 2048
+
+// maxStopTimeout bounds a graceful stop's timeout; longer ones are a typo,
+// and would overflow the deadlines derived from them.
+const maxStopTimeout = 24 * time.Hour
+
+// checkPaths refuses host paths inside the state directory: a guest given
+// the store or another VM's files as a disk could corrupt them.
+func (d *Daemon) checkPaths(spec sdk.Spec) error {
+	state, err := filepath.EvalSymlinks(d.cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("resolve state dir: %w", err)
+	}
+	check := func(field, p string) error {
+		if p == "" {
+			return nil
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil // the driver reports a missing file, naming the field
+		}
+		if rel, err := filepath.Rel(state, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return sdk.InvalidSpec(field, "%s is inside hyperd's state directory %s; a guest must not reach the store or other VMs' files", p, d.cfg.StateDir)
+		}
+		return nil
+	}
+	if err := check("kernel", spec.Kernel); err != nil {
+		return err
+	}
+	if err := check("initrd", spec.Initrd); err != nil {
+		return err
+	}
+	for i, disk := range spec.Disks {
+		if err := check(fmt.Sprintf("disks[%d].path", i), disk.Path); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -373,11 +429,13 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	if err := validateSpec(spec); err != nil {
 		return Record{}, err
 	}
-	for _, r := range d.VMs() {
-		if r.Spec.Name == spec.Name {
-			return Record{}, sdk.InvalidSpec("name", "%q is taken by vm %s; pick another or remove it", spec.Name, r.ID)
-		}
+	if err := d.checkPaths(spec); err != nil {
+		return Record{}, err
 	}
+	if err := d.reserveName(spec.Name); err != nil {
+		return Record{}, err
+	}
+	defer d.releaseName(spec.Name)
 	e, err := d.registry.Get(driver)
 	if err != nil {
 		return Record{}, err
@@ -400,7 +458,7 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	rec := Record{
 		ID:              id,
 		Driver:          driver,
-		ContractVersion: sdk.ContractVersion,
+		ContractVersion: uint32(e.ContractVersion),
 		Spec:            spec,
 		State:           fsm.StateCreated,
 		Handle:          h,
@@ -424,6 +482,29 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	return d.Start(ctx, id)
 }
 
+// reserveName claims a VM name for a Run in flight, so that two Runs
+// with one name cannot both pass the check before either stores its VM.
+func (d *Daemon) reserveName(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, busy := d.pending[name]; busy {
+		return sdk.InvalidSpec("name", "%q is being used by a run in flight; pick another", name)
+	}
+	for _, s := range d.vms {
+		if r := s.Snapshot(); r.Spec.Name == name {
+			return sdk.InvalidSpec("name", "%q is taken by vm %s; pick another or remove it", name, r.ID)
+		}
+	}
+	d.pending[name] = struct{}{}
+	return nil
+}
+
+func (d *Daemon) releaseName(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.pending, name)
+}
+
 // Start boots a created or stopped VM and returns once it runs or failed.
 func (d *Daemon) Start(ctx context.Context, id string) (Record, error) {
 	return d.doAndWait(ctx, id, input{event: fsm.EventStart}, fsm.StateRunning, fsm.StateFailed, fsm.StateStopped)
@@ -434,6 +515,9 @@ func (d *Daemon) Start(ctx context.Context, id string) (Record, error) {
 func (d *Daemon) Stop(ctx context.Context, id string, timeout time.Duration) (Record, error) {
 	if timeout < 0 {
 		return Record{}, sdk.InvalidSpec("timeout", "must not be negative, got %s", timeout)
+	}
+	if timeout > maxStopTimeout {
+		return Record{}, sdk.InvalidSpec("timeout", "%s is longer than the %s allowed", timeout, maxStopTimeout)
 	}
 	if timeout == 0 {
 		timeout = d.cfg.DefaultStopTimeout

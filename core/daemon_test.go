@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -384,5 +385,114 @@ func TestUnreadableRecordKept(t *testing.T) {
 	_, bad, err := d.store.List()
 	if err != nil || bad["garbled"] == nil {
 		t.Fatalf("bad record no longer in the store: %v %v", bad, err)
+	}
+}
+
+func TestDamagedStores(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"empty file", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "the file is empty"},
+		{"damaged page", func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			// The pages after the two meta pages and the freelist hold
+			// the buckets: scribble over them.
+			junk := []byte(strings.Repeat("\xff", 4096))
+			for off := int64(2 * 4096); off < 8*4096; off += 4096 {
+				if _, err := f.WriteAt(junk, off); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, "move"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := openTestDaemon(t, dir, newFakeDriver())
+			for i := range 3 {
+				if _, err := d.Run(context.Background(), "", testSpec(fmt.Sprintf("vm%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tt.damage(t, filepath.Join(dir, storeFile))
+
+			_, err := Open(Config{StateDir: dir, StaticDrivers: map[string]sdk.Driver{"fake": newFakeDriver()}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("open damaged store: %v, want a refusal mentioning %q", err, tt.want)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestConcurrentRunsOneName(t *testing.T) {
+	f := newFakeDriver()
+	d := openTestDaemon(t, t.TempDir(), f)
+	defer d.Close()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := d.Run(context.Background(), "", testSpec("dup"))
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, sdk.ErrInvalidSpec) {
+			t.Errorf("losing run: %v, want ErrInvalidSpec", err)
+		}
+	}
+	if ok != 1 || len(d.VMs()) != 1 {
+		t.Fatalf("%d runs succeeded, %d vms stored; want exactly one", ok, len(d.VMs()))
+	}
+}
+
+func TestSpecLimits(t *testing.T) {
+	dir := t.TempDir()
+	d := openTestDaemon(t, dir, newFakeDriver())
+	defer d.Close()
+	inside := testSpec("inside")
+	inside.Disks = []sdk.Disk{{Path: filepath.Join(dir, storeFile)}}
+	long := testSpec("long")
+	long.Cmdline = strings.Repeat("x", maxCmdline+1)
+	for name, tc := range map[string]struct {
+		spec  sdk.Spec
+		field string
+	}{
+		"store as a disk":  {inside, "disks[0].path"},
+		"long cmdline":     {long, "cmdline"},
+		"initrd in vms":    {sdk.Spec{Name: "i", VCPUs: 1, MemoryMiB: 64, Kernel: "/k", Initrd: filepath.Join(dir, "vms")}, "initrd"},
+		"kernel state dir": {sdk.Spec{Name: "k", VCPUs: 1, MemoryMiB: 64, Kernel: dir}, "kernel"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := d.Run(context.Background(), "", tc.spec)
+			if !errors.Is(err, sdk.ErrInvalidSpec) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("got %v, want ErrInvalidSpec naming %s", err, tc.field)
+			}
+		})
+	}
+	rec, err := d.Run(context.Background(), "", testSpec("ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Stop(context.Background(), rec.ID, 1<<62); !errors.Is(err, sdk.ErrInvalidSpec) {
+		t.Fatalf("huge stop timeout: %v, want ErrInvalidSpec", err)
 	}
 }

@@ -55,8 +55,20 @@ type Store struct {
 }
 
 // OpenStore opens or creates the store in dir.
-func OpenStore(dir string) (*Store, error) {
+func OpenStore(dir string) (s *Store, err error) {
 	path := filepath.Join(dir, storeFile)
+	// bbolt would take an empty file for a new store and forget every VM
+	// the lost one held; a store is never empty once written.
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		return nil, fmt.Errorf("open store %s: the file is empty, so it was truncated; move it aside to start with an empty store (running VMs will not be recovered)", path)
+	}
+	defer func() {
+		// bbolt panics on some damaged pages instead of returning an
+		// error; turn that into the refusal an operator can act on.
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("open store %s: damaged (%v); move the file aside to start with an empty store", path, p)
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: storeOpenTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: another hyperd holds it; stop it or use another --state-dir", path)
@@ -109,6 +121,12 @@ func (s *Store) Delete(id string) error {
 // is returned in bad with its error instead of being dropped.
 func (s *Store) List() (good []Record, bad map[string]error, err error) {
 	bad = make(map[string]error)
+	defer func() {
+		// bbolt panics on a damaged page instead of returning an error.
+		if p := recover(); p != nil {
+			good, bad, err = nil, nil, fmt.Errorf("list vms: the store is damaged (%v); move %s aside to start with an empty store", p, s.db.Path())
+		}
+	}()
 	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(vmsBucket).ForEach(func(k, v []byte) error {
 			r, err := decodeRecord(v)

@@ -358,7 +358,11 @@ func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) b
 	case fsm.ActionDriverStart:
 		h, err := d.Start(ctx, rec.ID, rec.Handle)
 		if err != nil {
-			s.post(input{event: fsm.EventStartFailed, reason: err.Error(), callErr: err})
+			// The driver's exit event often beats this reply and moves
+			// the VM to failed with a terse reason ("exit status 1");
+			// the start error says why, so it has the last word.
+			s.post(input{event: fsm.EventStartFailed, reason: err.Error(), callErr: err},
+				input{explainExit: true, reason: err.Error()})
 			return false
 		}
 		in := input{event: fsm.EventStarted, handle: h}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hyperd/hyperd/internal/testguest"
+	"github.com/hyperd/hyperd/sdk"
 )
 
 // brokenDriver is a plugin binary that is not a plugin at all: it prints
@@ -72,8 +73,8 @@ func TestDiscovery(t *testing.T) {
 	if !ok {
 		t.Fatalf("qemu driver not listed: %v", drivers)
 	}
-	if !qemu.Healthy || qemu.Version == "" || qemu.ContractVersion != 1 {
-		t.Fatalf("qemu driver: %+v, want healthy with a version and contract 1", qemu)
+	if !qemu.Healthy || qemu.Version == "" || qemu.ContractVersion != sdk.ContractVersion {
+		t.Fatalf("qemu driver: %+v, want healthy with a version and contract %d", qemu, sdk.ContractVersion)
 	}
 	if acc := qemu.Attributes["accelerator"]; acc != "tcg" && acc != "kvm" {
 		t.Fatalf("qemu accelerator %q, want tcg or kvm", acc)

@@ -178,7 +178,10 @@ fi
 
 # acpid opens /dev/input/event* once at start: wait for devtmpfs to make
 # the power button's node first.
+# Without ACPI (User Mode Linux, Xen PV) there is no power button to wait
+# for; the loops below then end at once.
 i=0
+[ -d /sys/firmware/acpi ] || i=50
 while ! ls /dev/input/event* >/dev/null 2>&1 && [ $i -lt 50 ]; do
 	usleep 100000
 	i=$((i + 1))
@@ -190,6 +193,7 @@ acpid_pid=$!
 # only once acpid holds an input device open, or a stop sent right after
 # it would be lost.
 i=0
+[ -d /sys/firmware/acpi ] || i=50
 while [ $i -lt 50 ]; do
 	if ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q /dev/input/event; then
 		break

@@ -13,6 +13,13 @@ packages=(
 	procps            # pgrep/pkill in tests and scripts
 	user-mode-linux   # the UML example driver's kernel (linux.uml)
 	uml-utilities     # uml_mconsole, which controls a running UML
+	# Xen, booted nested under QEMU by test/xen. The hypervisor package
+	# only adds files under /boot: its postinst runs update-grub only where
+	# /boot/grub exists, and --no-install-recommends below keeps
+	# grub-xen-host out. xen-utils' init scripts start nothing outside a
+	# Xen dom0.
+	xen-hypervisor-4.17-amd64
+	xen-utils-4.17
 )
 
 missing=()

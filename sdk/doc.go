@@ -14,7 +14,18 @@
 // ErrWrongState, ErrUnsupported, ErrNotFound or ErrUnavailable with %w and
 // the daemon sees the matching category, with the message intact.
 //
-// Limitations: only contract version 1 exists; Serve offers it alone. The
-// console is a log file the daemon reads, not an interactive stream, and
-// device hotplug, snapshots and resizing have no calls yet.
+// One driver binary serves several contract versions: Serve offers every
+// version in ContractVersions (1 and 2) and the daemon's Launch picks the
+// highest both speak; the Driver interface is the same for all of them.
+// Version 2 makes events resumable: the SDK's server numbers each event
+// and keeps a ring of recent ones (DefaultEventRing), so a host whose
+// stream broke asks Client.EventsSince for what it missed. sdk/README.md
+// is the guide to the contract for driver authors.
+//
+// Limitations: the console is a log file the daemon reads, not an
+// interactive stream, and device hotplug, snapshots and resizing have no
+// calls yet. The event ring lives in the driver process: a driver restart
+// loses it, and the host learns so from an EventGap. A host stream that
+// stops reading queues events in the driver without bound until the
+// stream ends.
 package sdk

@@ -58,8 +58,13 @@ type Driver interface {
 }
 
 // Pauser is implemented by drivers that declare CapabilityPause.
+// The SDK answers both with ErrUnsupported unless the driver also
+// declares the capability, so implementing the interface is not enough.
 type Pauser interface {
+	// Pause freezes a running VM's vCPUs; it stays in memory. Pausing a
+	// VM that does not run fails with ErrWrongState.
 	Pause(ctx context.Context, vmID string, h Handle) error
+	// Resume lets a paused VM run again.
 	Resume(ctx context.Context, vmID string, h Handle) error
 }
 
@@ -87,11 +92,16 @@ func (i Info) Has(c Capability) bool {
 
 // OptionSchema describes one driver-specific option.
 type OptionSchema struct {
-	Name        string
+	// Name is the key in Spec.Options, in snake_case.
+	Name string
+	// Description tells an operator what the option does and what a
+	// wrong value costs.
 	Description string
 	// Type is "string", "int", "bool" or "duration".
-	Type     string
-	Default  string
+	Type string
+	// Default is the value used when the spec leaves the option out.
+	Default string
+	// Required options have no default; a spec without one is invalid.
 	Required bool
 }
 
@@ -119,6 +129,7 @@ func (h Health) String() string {
 
 // Fingerprint is a driver's report on its backend.
 type Fingerprint struct {
+	// Health says whether VMs can run on this backend now.
 	Health Health
 	// Description says why, in words an operator can act on.
 	Description string
@@ -129,22 +140,34 @@ type Fingerprint struct {
 
 // Disk is a block device given to the guest.
 type Disk struct {
+	// Path is the image file on the host.
 	Path string
 	// Format is "raw" or "qcow2"; empty means raw.
-	Format   string
+	Format string
+	// ReadOnly disks are given to the guest read-only.
 	ReadOnly bool
 }
 
 // Spec is what the operator asked for.
 type Spec struct {
-	Name      string
-	VCPUs     uint32
+	// Name is the operator's name for the VM.
+	Name string
+	// VCPUs is the number of virtual CPUs.
+	VCPUs uint32
+	// MemoryMiB is the guest's memory in MiB.
 	MemoryMiB uint64
-	Kernel    string
-	Initrd    string
-	Cmdline   string
-	Disks     []Disk
-	Options   map[string]string
+	// Kernel is the host path of the kernel to boot directly; what a
+	// kernel is depends on the backend (a bzImage for QEMU, the UML
+	// binary for User Mode Linux).
+	Kernel string
+	// Initrd is the host path of an initial ramdisk; empty for none.
+	Initrd string
+	// Cmdline is the kernel command line.
+	Cmdline string
+	// Disks are block devices, in the order the guest sees them.
+	Disks []Disk
+	// Options are driver-specific, as the driver's Info.Options declare.
+	Options map[string]string
 }
 
 // RunState is what a backend says about a VM.
@@ -177,6 +200,7 @@ func (s RunState) String() string {
 
 // Status is a backend's view of one VM.
 type Status struct {
+	// State is the VM's run state.
 	State RunState
 	// PID of the process running the VM, or zero.
 	PID int64
@@ -184,6 +208,8 @@ type Status struct {
 	ExitReason string
 	// ConsoleLog is a host file holding the serial console output.
 	ConsoleLog string
+	// Attributes are backend facts worth showing an operator, such as
+	// QEMU's own status word.
 	Attributes map[string]string
 }
 
@@ -237,11 +263,13 @@ func (t EventType) String() string {
 type Event struct {
 	// VMID names the VM; empty for EventGap.
 	VMID string
+	// Type says what happened.
 	Type EventType
 	// Reason is the backend's own words, such as QEMU's SHUTDOWN reason.
 	Reason string
 	// Time is when it happened; zero means when the SDK saw it.
-	Time       time.Time
+	Time time.Time
+	// Attributes are details in the backend's words.
 	Attributes map[string]string
 	// Cursor is where the event sits in the driver's event stream. The
 	// SDK's server numbers the events (a driver leaves it zero) and the

@@ -148,6 +148,7 @@ func (c *serveConfig) pluginSets(srv *server) (map[int]plugin.PluginSet, []int, 
 // the process with status 1.
 func Serve(d Driver, opts ...ServeOption) {
 	log := Logger()
+	exitWithParent(log)
 	cfg := serveConfig{versions: ContractVersions(), ring: DefaultEventRing}
 	for _, o := range opts {
 		o(&cfg)

@@ -41,11 +41,13 @@ const protocolVersionsEnv = "PLUGIN_PROTOCOL_VERSIONS"
 // version in common. Serve reports it on the driver's stderr and exits;
 // Launch then quotes it.
 type VersionMismatchError struct {
-	// Driver and Host list each side's versions, oldest first.
+	// Driver lists the driver's versions, oldest first.
 	Driver []int
-	Host   []int
+	// Host lists the daemon's versions, oldest first.
+	Host []int
 }
 
+// Error names both sides' versions.
 func (e *VersionMismatchError) Error() string {
 	return fmt.Sprintf("driver speaks contract versions %v, hyperd speaks %v", e.Driver, e.Host)
 }

@@ -47,6 +47,7 @@ accelerator the driver reports, such as kvm or tcg.`,
 	}
 	cmd.Flags().VarP(&output, "output", "o", "print as text or json")
 	cmd.AddCommand(newDriversReloadCmd(a))
+	cmd.AddCommand(newDriversCheckCmd(a))
 	return cmd
 }
 

@@ -74,7 +74,7 @@ VMs running: the next hyperd on the same state directory recovers them.`,
 		"directory for the store (hyperd.db) and one work directory per VM; made with mode 0700 if missing")
 	f.StringVar(&o.socket, "socket", defaultSocket, "unix socket the operator API listens on")
 	f.StringVar(&o.socketMode, "socket-mode", "0600",
-		"file mode of the API socket, in octal; whoever can open it controls every VM")
+		"file mode of the API socket, in octal; whoever can open it can boot any host file as a kernel or disk, so treat it as root access")
 	f.StringArrayVar(&o.pluginDirs, "plugin-dir", nil,
 		"directory to scan for hyperd-driver-* binaries; repeatable, first match wins (default: the plugins directory beside the hyperd binary, then /usr/lib/hyperd/plugins)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn or error; drivers get the same")
@@ -130,6 +130,14 @@ func run(ctx context.Context, o options, drivers map[string]core.DriverConfig) e
 	mode, err := strconv.ParseUint(o.socketMode, 8, 32)
 	if err != nil || mode > 0o777 {
 		return fmt.Errorf("--socket-mode: %q is not an octal file mode such as 0600", o.socketMode)
+	}
+	// The state dir reaches drivers as each VM's work dir, which must be
+	// absolute.
+	if o.stateDir, err = filepath.Abs(o.stateDir); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	if o.socket, err = filepath.Abs(o.socket); err != nil {
+		return fmt.Errorf("--socket: %w", err)
 	}
 	if o.stopTimeout <= 0 {
 		return fmt.Errorf("--stop-timeout: must be positive, such as 30s")
@@ -196,7 +204,10 @@ func listen(path string, perm os.FileMode) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("--socket: make directory for %s: %w", path, err)
 	}
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("--socket: %s exists and is not a socket; hyperd replaces only a stale socket, so remove it or choose another path", path)
+		}
 		conn, err := net.DialTimeout("unix", path, time.Second)
 		if err == nil {
 			_ = conn.Close() // only probing whether someone listens

@@ -107,7 +107,7 @@ func blockdevJSON(i int, d diskSpec) string {
 	if format == "" {
 		format = "raw"
 	}
-	return mustJSON(map[string]any{
+	node := map[string]any{
 		"driver":    format,
 		"node-name": diskNode(i),
 		"read-only": d.ReadOnly,
@@ -116,7 +116,13 @@ func blockdevJSON(i int, d diskSpec) string {
 			"filename":  d.Path,
 			"read-only": d.ReadOnly,
 		},
-	})
+	}
+	if format == "qcow2" {
+		// Never follow a backing file named inside the image: the spec,
+		// not the image, says which host files the guest reaches.
+		node["backing"] = nil
+	}
+	return mustJSON(node)
 }
 
 func diskDeviceJSON(i int) string {

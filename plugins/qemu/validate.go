@@ -1,8 +1,11 @@
 package qemu
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -76,6 +79,11 @@ func validateSpec(s sdk.Spec, hostMiB uint64) error {
 		if err := checkFile(field+".path", d.Path, !d.ReadOnly); err != nil {
 			return err
 		}
+		if d.Format == "qcow2" {
+			if err := checkQcow2(field+".path", d.Path); err != nil {
+				return err
+			}
+		}
 	}
 	return validateOptions(s.Options)
 }
@@ -115,8 +123,13 @@ func checkFile(field, path string, writable bool) error {
 		return sdk.InvalidSpec(field, "%v", err)
 	}
 	isDisk := strings.HasPrefix(field, "disks[")
-	if !fi.Mode().IsRegular() && !(isDisk && fi.Mode()&os.ModeDevice != 0) {
-		return sdk.InvalidSpec(field, "%q is not a regular file", path)
+	blockDevice := fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0
+	if !fi.Mode().IsRegular() && !(isDisk && blockDevice) {
+		what := "a regular file"
+		if isDisk {
+			what = "a regular file or a block device"
+		}
+		return sdk.InvalidSpec(field, "%q is not %s", path, what)
 	}
 	mode := uint32(unix.R_OK)
 	if writable {
@@ -158,4 +171,38 @@ func hostMemoryMiB() uint64 {
 		return 0
 	}
 	return uint64(si.Totalram) * uint64(si.Unit) >> 20
+}
+
+// checkQcow2 refuses a qcow2 image that names other files in its header:
+// a backing file or an external data file. QEMU would open them on its
+// own, so an image could make it read any host file, or connect to an
+// NBD server, that the spec never named. argv also passes "backing":
+// null; the data file has no such switch, hence this check.
+func checkQcow2(field, path string) error {
+	out, err := exec.Command("qemu-img", "info", "--output=json", "-f", "qcow2", path).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return sdk.InvalidSpec(field, "%q is not a usable qcow2 image: %s", path, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return fmt.Errorf("inspect %s with qemu-img (install Debian's qemu-utils): %w", path, err)
+	}
+	var info struct {
+		BackingFilename string `json:"backing-filename"`
+		FormatSpecific  struct {
+			Data struct {
+				DataFile string `json:"data-file"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return fmt.Errorf("inspect %s: decode qemu-img info: %w", path, err)
+	}
+	if info.BackingFilename != "" {
+		return sdk.InvalidSpec(field, "%q has a backing file (%s); give a standalone image (qemu-img convert -O qcow2)", path, info.BackingFilename)
+	}
+	if info.FormatSpecific.Data.DataFile != "" {
+		return sdk.InvalidSpec(field, "%q uses an external data file (%s); give a standalone image", path, info.FormatSpecific.Data.DataFile)
+	}
+	return nil
 }

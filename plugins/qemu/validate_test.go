@@ -3,6 +3,7 @@ package qemu
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,6 +24,17 @@ func TestValidateSpec(t *testing.T) {
 	initrd := file("initrd", 0o644)
 	disk := file("disk.img", 0o644)
 	comma := file("vm,linuz", 0o644)
+	qemuImg := func(name string, args ...string) string {
+		p := filepath.Join(dir, name)
+		cmd := exec.Command("qemu-img", append([]string{"create", "-f", "qcow2"}, append(args, p, "1M")...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img create %s: %v\n%s", name, err, out)
+		}
+		return p
+	}
+	qcow := qemuImg("disk.qcow2")
+	backed := qemuImg("backed.qcow2", "-F", "raw", "-b", kernel, "-u")
+	dataFile := qemuImg("data.qcow2", "-o", "data_file="+filepath.Join(dir, "data.raw"))
 
 	good := sdk.Spec{Name: "vm-1", VCPUs: 1, MemoryMiB: 128, Kernel: kernel}
 	const hostMiB = 4096
@@ -35,9 +47,21 @@ func TestValidateSpec(t *testing.T) {
 		{name: "minimal", edit: func(*sdk.Spec) {}},
 		{name: "full", edit: func(s *sdk.Spec) {
 			s.Initrd = initrd
-			s.Disks = []sdk.Disk{{Path: disk, Format: "qcow2"}, {Path: disk, ReadOnly: true}}
+			s.Disks = []sdk.Disk{{Path: qcow, Format: "qcow2"}, {Path: disk, ReadOnly: true}}
 			s.Options = map[string]string{"accel": "tcg", "machine": "pc"}
 		}},
+		{name: "qcow2 with a backing file", edit: func(s *sdk.Spec) {
+			s.Disks = []sdk.Disk{{Path: backed, Format: "qcow2"}}
+		}, field: "disks[0].path", says: "backing file"},
+		{name: "qcow2 with a data file", edit: func(s *sdk.Spec) {
+			s.Disks = []sdk.Disk{{Path: dataFile, Format: "qcow2"}}
+		}, field: "disks[0].path", says: "external data file"},
+		{name: "raw file as qcow2", edit: func(s *sdk.Spec) {
+			s.Disks = []sdk.Disk{{Path: disk, Format: "qcow2"}}
+		}, field: "disks[0].path", says: "not a usable qcow2 image"},
+		{name: "character device as disk", edit: func(s *sdk.Spec) {
+			s.Disks = []sdk.Disk{{Path: "/dev/zero", ReadOnly: true}}
+		}, field: "disks[0].path", says: "regular file or a block device"},
 		{name: "empty name", edit: func(s *sdk.Spec) { s.Name = "" }, field: "name"},
 		{name: "name with comma", edit: func(s *sdk.Spec) { s.Name = "a,b" }, field: "name"},
 		{name: "name too long", edit: func(s *sdk.Spec) { s.Name = strings.Repeat("a", 64) }, field: "name"},
