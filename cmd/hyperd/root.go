@@ -229,4 +229,3 @@ func listen(path string, perm os.FileMode) (net.Listener, error) {
 	}
 	return lis, nil
 }
-
