@@ -234,7 +234,7 @@ func (d *Daemon) routeEvents(e DriverEntry) {
 		}
 		switch ev.Type {
 		case sdk.EventExited:
-			s.post(input{event: fsm.EventExited, reason: ev.Reason})
+			s.post(input{event: fsm.EventExited, reason: ev.Reason, fromDriver: true})
 		case sdk.EventPaused:
 			s.post(input{event: fsm.EventPaused})
 		case sdk.EventResumed:

@@ -496,3 +496,39 @@ func TestSpecLimits(t *testing.T) {
 		t.Fatalf("huge stop timeout: %v, want ErrInvalidSpec", err)
 	}
 }
+
+// TestStopReason: the driver's exit event usually beats its Stop reply;
+// the VM's reason still says whether the stop was forced.
+func TestStopReason(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		forced bool
+		event  string
+		want   string
+	}{
+		{"graceful", false, "guest-shutdown", "guest-shutdown"},
+		{"forced", true, "host-qmp-quit", "forced off: the guest did not power off within 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDriver()
+			f.stop = func(_ context.Context, id string) (bool, error) {
+				f.events <- sdk.Event{VMID: id, Type: sdk.EventExited, Reason: tc.event}
+				time.Sleep(100 * time.Millisecond) // let the event arrive first
+				return tc.forced, nil
+			}
+			d := openTestDaemon(t, t.TempDir(), f)
+			defer d.Close()
+			rec, err := d.Run(context.Background(), "", testSpec("r"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Stop(context.Background(), rec.ID, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != fsm.StateStopped || got.Reason != tc.want {
+				t.Fatalf("after stop: %s %q, want stopped %q", got.State, got.Reason, tc.want)
+			}
+		})
+	}
+}

@@ -38,9 +38,15 @@ type input struct {
 	// lifecycle table: a failed call changes no state.
 	noteOnly bool
 	// explainExit marks an input that only replaces the reason of a VM
-	// that has stopped: a forced stop's completion says more than the
-	// exit event that usually beats it here.
+	// that has stopped: a failed start's error says more than the exit
+	// event that usually beats it here.
 	explainExit bool
+	// fromDriver marks a report from the driver's event stream, as
+	// opposed to the completion of a call the supervisor made.
+	fromDriver bool
+	// stopDone marks the completion of a driver Stop call; callErr says
+	// whether it failed, reason how the VM ended if it did not.
+	stopDone bool
 	// reply, when set, receives the outcome once it is persisted.
 	reply chan error
 }
@@ -57,9 +63,14 @@ type supervisor struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 
-	// timer and stopTimeout are touched only by the supervisor goroutine.
+	// These are touched only by the supervisor goroutine. stopCalls
+	// counts driver Stop calls in flight; while one is, the driver's own
+	// exit report is held in heldExit, because the call's completion
+	// says more (a forced stop, not just "host-qmp-quit").
 	timer       *time.Timer
 	stopTimeout time.Duration
+	stopCalls   int
+	heldExit    string
 
 	mu      sync.Mutex
 	rec     Record
@@ -218,6 +229,29 @@ func (s *supervisor) handle(in input) (removed bool) {
 		s.publish(next, false)
 		return false
 	}
+	if in.stopDone {
+		s.stopCalls--
+		switch {
+		case in.callErr == nil:
+			in = input{event: fsm.EventExited, reason: in.reason}
+		case s.heldExit != "" && s.stopCalls == 0:
+			// The call failed, but the driver had reported the exit.
+			in = input{event: fsm.EventExited, reason: s.heldExit, callErr: in.callErr}
+		default:
+			in = input{noteOnly: true, callErr: in.callErr}
+			return s.handle(in)
+		}
+		if in.reason == "" {
+			in.reason = s.heldExit
+		}
+		if in.reason == "" {
+			in.reason = "guest powered off"
+		}
+	}
+	if in.fromDriver && in.event == fsm.EventExited && cur.State == fsm.StateStopping && s.stopCalls > 0 {
+		s.heldExit = in.reason
+		return false
+	}
 	o := fsm.Step(cur.State, in.event)
 	if o.Kind == fsm.KindReject {
 		err := o.Err(cur.State, in.event)
@@ -245,6 +279,9 @@ func (s *supervisor) handle(in input) (removed bool) {
 		}
 		if !o.To.Live() {
 			next.PID = 0
+		}
+		if o.To != fsm.StateStopping {
+			s.heldExit = ""
 		}
 	}
 	if in.callErr != nil {
@@ -309,6 +346,9 @@ func (s *supervisor) publish(rec Record, failed bool) {
 func (s *supervisor) act(rec Record, actions []fsm.Action) {
 	var calls []fsm.Action
 	for _, a := range actions {
+		if a == fsm.ActionDriverStop {
+			s.stopCalls++
+		}
 		switch a {
 		case fsm.ActionArmStopTimer:
 			s.armTimer()
@@ -326,10 +366,17 @@ func (s *supervisor) act(rec Record, actions []fsm.Action) {
 	}
 	timeout := s.stopTimeout
 	go func() {
-		for _, a := range calls {
-			if !s.call(rec, a, timeout) {
-				return
+		for i, a := range calls {
+			if s.call(rec, a, timeout) {
+				continue
 			}
+			// A Stop that will not run must still be accounted for.
+			for _, rest := range calls[i+1:] {
+				if rest == fsm.ActionDriverStop {
+					s.post(input{stopDone: true, callErr: fmt.Errorf("%s: skipped: %s failed first", rest, a)})
+				}
+			}
+			return
 		}
 	}()
 }
@@ -348,7 +395,11 @@ func (s *supervisor) armTimer() {
 func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) bool {
 	d, err := s.driver()
 	if err != nil {
-		s.failed(a, err)
+		if a == fsm.ActionDriverStop {
+			s.post(input{stopDone: true, callErr: fmt.Errorf("%s: %w", a, err)})
+		} else {
+			s.failed(a, err)
+		}
 		return false
 	}
 	// Calls are bounded by the client's own deadlines and by the
@@ -373,15 +424,15 @@ func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) b
 	case fsm.ActionDriverStop:
 		forced, err := d.Stop(ctx, rec.ID, rec.Handle, stopTimeout)
 		if err != nil {
-			s.failed(a, err)
+			s.log.Warn("driver call failed", "action", a, "error", err)
+			s.post(input{stopDone: true, callErr: fmt.Errorf("%s: %w", a, err)})
 			return false
 		}
-		if !forced {
-			s.post(input{event: fsm.EventExited, reason: "guest powered off"})
-			return true
+		reason := "" // the driver's own exit reason, when it gave one
+		if forced {
+			reason = fmt.Sprintf("forced off: the guest did not power off within %s", stopTimeout)
 		}
-		reason := fmt.Sprintf("forced off: the guest did not power off within %s", stopTimeout)
-		s.post(input{event: fsm.EventExited, reason: reason}, input{explainExit: true, reason: reason})
+		s.post(input{stopDone: true, reason: reason})
 	case fsm.ActionDriverKill:
 		if err := d.Kill(ctx, rec.ID, rec.Handle); err != nil {
 			s.failed(a, err)

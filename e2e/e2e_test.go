@@ -171,6 +171,9 @@ func testLifecycle(t *testing.T, dc driverCase) {
 		if after.State != "stopped" || alive(v.pid()) {
 			t.Fatalf("after forced stop: %+v, pid %d alive %v", after, v.pid(), alive(v.pid()))
 		}
+		if !strings.Contains(after.Reason, "forced off") {
+			t.Fatalf("reason %q does not say the stop was forced", after.Reason)
+		}
 		d.mustCtl("rm", id)
 	})
 
