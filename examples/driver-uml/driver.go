@@ -40,7 +40,7 @@ var umidPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // concurrent use.
 type driver struct {
 	log hclog.Logger
-	hub *hub
+	hub *sdk.EventHub
 
 	mu  sync.Mutex
 	vms map[string]*vm // the live view of VMs this process has seen
@@ -52,7 +52,7 @@ var (
 )
 
 func newDriver(log hclog.Logger) *driver {
-	return &driver{log: log, hub: newHub(), vms: make(map[string]*vm)}
+	return &driver{log: log, hub: sdk.NewEventHub(), vms: make(map[string]*vm)}
 }
 
 // Info declares what UML can do; see the package doc for why.
@@ -220,7 +220,7 @@ func (d *driver) Destroy(ctx context.Context, vmID string, hb sdk.Handle) error 
 // Events returns every event of every VM from now on; the channel closes
 // when ctx ends.
 func (d *driver) Events(ctx context.Context) (<-chan sdk.Event, error) {
-	return d.hub.subscribe(ctx), nil
+	return d.hub.Subscribe(ctx), nil
 }
 
 // mconsole runs one uml_mconsole command against the VM's socket and
@@ -240,62 +240,4 @@ func mconsole(ctx context.Context, h handle, args ...string) (string, error) {
 		return reply, fmt.Errorf("mconsole %s: %s: %w", strings.Join(args, " "), reply, sdk.ErrUnavailable)
 	}
 	return strings.TrimSpace(strings.TrimPrefix(reply, "OK")), nil
-}
-
-// hub fans events out to every Events caller without blocking the
-// publisher: each subscriber has its own queue.
-type hub struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]*[]sdk.Event
-}
-
-func newHub() *hub { return &hub{subs: make(map[chan struct{}]*[]sdk.Event)} }
-
-func (b *hub) subscribe(ctx context.Context) <-chan sdk.Event {
-	wake := make(chan struct{}, 1)
-	queue := new([]sdk.Event)
-	b.mu.Lock()
-	b.subs[wake] = queue
-	b.mu.Unlock()
-
-	out := make(chan sdk.Event)
-	go func() {
-		defer close(out)
-		defer func() {
-			b.mu.Lock()
-			delete(b.subs, wake)
-			b.mu.Unlock()
-		}()
-		for {
-			b.mu.Lock()
-			q := *queue
-			*queue = nil
-			b.mu.Unlock()
-			for _, e := range q {
-				select {
-				case out <- e:
-				case <-ctx.Done():
-					return
-				}
-			}
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out
-}
-
-func (b *hub) publish(e sdk.Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for wake, queue := range b.subs {
-		*queue = append(*queue, e)
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
 }

@@ -220,7 +220,7 @@ func (d *driver) Pause(ctx context.Context, vmID string, hb sdk.Handle) error {
 		_ = os.Remove(v.h.pausedFile()) // the stop failed; the mark would lie
 		return fmt.Errorf("pause vm %s: %w", vmID, err)
 	}
-	d.hub.publish(sdk.Event{VMID: vmID, Type: sdk.EventPaused, Reason: "mconsole stop", Time: time.Now()})
+	d.hub.Publish(sdk.Event{VMID: vmID, Type: sdk.EventPaused, Reason: "mconsole stop", Time: time.Now()})
 	v.log.Info("vm paused", "event", sdk.EventPaused.String())
 	return nil
 }
@@ -237,7 +237,7 @@ func (d *driver) Resume(ctx context.Context, vmID string, hb sdk.Handle) error {
 	if err := os.Remove(v.h.pausedFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("resume vm %s: %w", vmID, err)
 	}
-	d.hub.publish(sdk.Event{VMID: vmID, Type: sdk.EventResumed, Reason: "mconsole go", Time: time.Now()})
+	d.hub.Publish(sdk.Event{VMID: vmID, Type: sdk.EventResumed, Reason: "mconsole go", Time: time.Now()})
 	v.log.Info("vm resumed", "event", sdk.EventResumed.String())
 	return nil
 }

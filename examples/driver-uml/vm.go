@@ -64,7 +64,7 @@ func (v *vm) reason() string {
 
 // finish records the end of the process, in memory and in the work
 // directory for a later driver process, and announces it.
-func (v *vm) finish(reason string, hb *hub) {
+func (v *vm) finish(reason string, hb *sdk.EventHub) {
 	v.mu.Lock()
 	v.exitReason = reason
 	v.mu.Unlock()
@@ -77,12 +77,12 @@ func (v *vm) finish(reason string, hb *hub) {
 	}
 	_ = os.Remove(v.h.pausedFile()) // a dead VM is not paused; absent is fine
 	v.log.Info("uml exited", "event", sdk.EventExited.String(), "reason", reason)
-	hb.publish(sdk.Event{VMID: v.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
+	hb.Publish(sdk.Event{VMID: v.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
 	close(v.gone)
 }
 
 // watchChild reaps a UML this driver process started.
-func (v *vm) watchChild(cmd *exec.Cmd, hb *hub) {
+func (v *vm) watchChild(cmd *exec.Cmd, hb *sdk.EventHub) {
 	go func() {
 		err := cmd.Wait()
 		reason := "wait failed: " + fmt.Sprint(err)
@@ -96,7 +96,7 @@ func (v *vm) watchChild(cmd *exec.Cmd, hb *hub) {
 }
 
 // watchPidfd notices the end of a UML this process did not start.
-func (v *vm) watchPidfd(hb *hub) error {
+func (v *vm) watchPidfd(hb *sdk.EventHub) error {
 	fd, fire, err := newCanceler()
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ type Driver struct {
 	uri         string
 	accelOpt    string // the driver-level accel option, under AccelEnv
 	probeKernel string
-	hub         *hub
+	hub         *sdk.EventHub
 
 	// accelMu serializes KVM probes; accel caches each URI's conclusive
 	// result for the life of the process.
@@ -97,7 +97,7 @@ func New(log hclog.Logger, opts ...Option) *Driver {
 	d := &Driver{
 		log:   log,
 		uri:   os.Getenv(URIEnv),
-		hub:   newHub(),
+		hub:   sdk.NewEventHub(),
 		accel: make(map[string]accelChoice),
 		conns: make(map[string]*conn),
 		vms:   make(map[string]*tracked),
@@ -229,7 +229,7 @@ func newUUID() string {
 // Events returns every event of every tracked VM from now on; the
 // channel closes when ctx ends.
 func (d *Driver) Events(ctx context.Context) (<-chan sdk.Event, error) {
-	return d.hub.subscribe(ctx), nil
+	return d.hub.Subscribe(ctx), nil
 }
 
 // Close closes every libvirt connection, as if the driver process had
@@ -350,7 +350,7 @@ func (d *Driver) onLifecycle(_, uuid string, ev libvirt.DomainEventType, detail 
 		return
 	}
 	d.log.Info("vm event", "vm_id", vmID, "domain", domainName(vmID), "event", e.Type.String(), "reason", e.Reason)
-	d.hub.publish(e)
+	d.hub.Publish(e)
 }
 
 // onReboot notes a guest's reboot request, which on_reboot=destroy turns
@@ -366,7 +366,7 @@ func (d *Driver) onReboot(_, uuid string) {
 		return
 	}
 	d.log.Info("vm event", "vm_id", t.vmID, "event", sdk.EventShutdown.String(), "reason", reasonReboot)
-	d.hub.publish(sdk.Event{VMID: t.vmID, Type: sdk.EventShutdown, Reason: reasonReboot, Time: time.Now()})
+	d.hub.Publish(sdk.Event{VMID: t.vmID, Type: sdk.EventShutdown, Reason: reasonReboot, Time: time.Now()})
 }
 
 func (d *Driver) onDeviceRemoved(_, uuid, alias string) {
@@ -377,7 +377,7 @@ func (d *Driver) onDeviceRemoved(_, uuid, alias string) {
 		return
 	}
 	d.log.Info("vm event", "vm_id", t.vmID, "event", sdk.EventDeviceRemoved.String(), "device", alias)
-	d.hub.publish(sdk.Event{
+	d.hub.Publish(sdk.Event{
 		VMID: t.vmID, Type: sdk.EventDeviceRemoved, Reason: alias, Time: time.Now(),
 		Attributes: map[string]string{"device": alias},
 	})
@@ -413,7 +413,7 @@ func (d *Driver) reconcile(uri string) {
 		const reason = "domain ended while libvirtd was unreachable"
 		if vmID, ok := d.stopped(uuid, reason); ok {
 			d.log.Info("vm event", "vm_id", vmID, "event", sdk.EventExited.String(), "reason", reason)
-			d.hub.publish(sdk.Event{VMID: vmID, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
+			d.hub.Publish(sdk.Event{VMID: vmID, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
 		}
 	}
 }

@@ -30,7 +30,7 @@ type Driver struct {
 	log         hclog.Logger
 	binary      string
 	probeKernel string
-	hub         *hub
+	hub         *sdk.EventHub
 
 	accelOnce   sync.Once
 	accel       Accelerator
@@ -74,7 +74,7 @@ func New(log hclog.Logger, opts ...Option) *Driver {
 	d := &Driver{
 		log:      log,
 		binary:   DefaultBinary,
-		hub:      newHub(),
+		hub:      sdk.NewEventHub(),
 		versions: make(map[string]string),
 		vms:      make(map[string]*vm),
 		starting: make(map[string]bool),
@@ -224,7 +224,7 @@ func (d *Driver) Create(_ context.Context, vmID string, s sdk.Spec, workDir stri
 // Events returns every event of every VM from now on; the channel closes
 // when ctx ends.
 func (d *Driver) Events(ctx context.Context) (<-chan sdk.Event, error) {
-	return d.hub.subscribe(ctx), nil
+	return d.hub.Subscribe(ctx), nil
 }
 
 // Close lets go of every VM without stopping any: QMP connections close

@@ -37,7 +37,7 @@ type vm struct {
 	h    handle // names this incarnation's process; read-only
 	log  hclog.Logger
 	proc *process // nil when the process was already gone at attach
-	hub  *hub
+	hub  *sdk.EventHub
 
 	// gone is closed by finish, its only closer, once the process has
 	// ended and exitReason is set.
@@ -52,7 +52,7 @@ type vm struct {
 	stopWatch      func() // ends a pidfd watcher without an exit; nil for children
 }
 
-func newVM(id string, h handle, proc *process, log hclog.Logger, hb *hub) *vm {
+func newVM(id string, h handle, proc *process, log hclog.Logger, hb *sdk.EventHub) *vm {
 	return &vm{
 		id:   id,
 		h:    h,
@@ -64,7 +64,7 @@ func newVM(id string, h handle, proc *process, log hclog.Logger, hb *hub) *vm {
 }
 
 // newGoneVM is a VM whose process had ended before the driver looked.
-func newGoneVM(id string, h handle, reason string, log hclog.Logger, hb *hub) *vm {
+func newGoneVM(id string, h handle, reason string, log hclog.Logger, hb *sdk.EventHub) *vm {
 	v := newVM(id, h, nil, log, hb)
 	v.exitReason = reason
 	close(v.gone)
@@ -164,7 +164,7 @@ func (v *vm) setMonitor(m *qmp.Monitor) error {
 				}
 			}
 			if out, ok := mapQMPEvent(v.id, e); ok {
-				v.hub.publish(out)
+				v.hub.Publish(out)
 			}
 		}
 	}()
@@ -205,7 +205,7 @@ func (v *vm) finish(how string) {
 		v.proc.close()
 	}
 	v.log.Info("qemu exited", "event", sdk.EventExited.String(), "reason", reason, "how", how)
-	v.hub.publish(sdk.Event{VMID: v.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
+	v.hub.Publish(sdk.Event{VMID: v.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
 	close(v.gone)
 }
 

@@ -99,7 +99,7 @@ func (d *Driver) finish(dom *domain, reason string) {
 		}
 		d.mu.Unlock()
 		dom.log.Info("domain exited", "event", sdk.EventExited.String(), "reason", reason)
-		d.hub.publish(sdk.Event{VMID: dom.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
+		d.hub.Publish(sdk.Event{VMID: dom.id, Type: sdk.EventExited, Reason: reason, Time: time.Now()})
 		close(dom.gone)
 	})
 }
@@ -226,7 +226,7 @@ func (d *Driver) notePaused(dom *domain, paused bool) {
 		t = sdk.EventPaused
 	}
 	dom.log.Debug("domain pause state changed", "event", t.String())
-	d.hub.publish(sdk.Event{VMID: dom.id, Type: t, Time: time.Now()})
+	d.hub.Publish(sdk.Event{VMID: dom.id, Type: t, Time: time.Now()})
 }
 
 // reap ends a domain that shut down: it records Xen's reason, destroys
@@ -238,7 +238,7 @@ func (d *Driver) reap(ctx context.Context, xl runner, dom *domain, s domainState
 	}
 	reason := exitReason(code)
 	if shutdownReasons[code] == "crash" {
-		d.hub.publish(sdk.Event{VMID: dom.id, Type: sdk.EventGuestPanicked, Reason: reason, Time: time.Now()})
+		d.hub.Publish(sdk.Event{VMID: dom.id, Type: sdk.EventGuestPanicked, Reason: reason, Time: time.Now()})
 	}
 	// Recorded before the destroy, so a driver killed in between still
 	// finds the reason.

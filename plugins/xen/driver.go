@@ -47,7 +47,7 @@ type Driver struct {
 	xlName   string
 	procRoot string
 	xl       runner // nil means execXL of the resolved xlName
-	hub      *hub
+	hub      *sdk.EventHub
 
 	fpMu     sync.Mutex
 	fpCached sdk.Fingerprint
@@ -90,7 +90,7 @@ func New(log hclog.Logger, opts ...Option) *Driver {
 		log:      log,
 		xlName:   DefaultXL,
 		procRoot: "/proc",
-		hub:      newHub(),
+		hub:      sdk.NewEventHub(),
 		doms:     make(map[string]*domain),
 	}
 	for _, o := range opts {
@@ -246,5 +246,5 @@ func newUUID() (string, error) {
 // Events returns every event of every VM from now on; the channel closes
 // when ctx ends.
 func (d *Driver) Events(ctx context.Context) (<-chan sdk.Event, error) {
-	return d.hub.subscribe(ctx), nil
+	return d.hub.Subscribe(ctx), nil
 }
