@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/hyperd/hyperd/plugins/qemu/internal/qmp"
 )
 
 // bareRetry is how often the bare client tries QEMU's QMP socket, which
@@ -63,8 +61,8 @@ func bareArgv(g guestSpec, name, dir string, paused bool) []string {
 }
 
 // bareQEMU is the floor: QEMU spawned paused by the bench itself, its QMP
-// handshake done by hyperd's own QMP client, its status read, then
-// SIGKILL and reap.
+// handshake done by a minimal client, its status read, then SIGKILL and
+// reap.
 type bareQEMU struct {
 	root  string
 	guest guestSpec
@@ -116,10 +114,12 @@ func (p *proc) kill() error {
 }
 
 // dial connects to the QEMU's QMP socket, retrying until it answers.
-func (p *proc) dial(ctx context.Context) (*qmp.Monitor, error) {
+func (p *proc) dial(ctx context.Context) (*qmpConn, error) {
 	sock := filepath.Join(p.dir, "qmp.sock")
+	ctx, cancel := context.WithTimeout(ctx, qmpTimeout)
+	defer cancel()
 	for {
-		m, err := qmp.Dial(ctx, "unix", sock)
+		m, err := dialQMP(ctx, sock)
 		if err == nil {
 			return m, nil
 		}
@@ -147,22 +147,20 @@ func (b *bareQEMU) cycle(ctx context.Context, n int64) (err error) {
 	if err != nil {
 		return fmt.Errorf("bare qemu %d: %w", n, err)
 	}
-	defer func() { _ = m.Disconnect() }() // QEMU is killed next; its end is the point
-	raw, err := m.RunContext(ctx, []byte(`{"execute":"query-status"}`))
+	defer m.close()
+	raw, err := m.run("query-status")
 	if err != nil {
-		return fmt.Errorf("bare qemu %d: query-status: %w", n, err)
+		return fmt.Errorf("bare qemu %d: %w", n, err)
 	}
-	var reply struct {
-		Return struct {
-			Running bool   `json:"running"`
-			Status  string `json:"status"`
-		} `json:"return"`
+	var st struct {
+		Running bool   `json:"running"`
+		Status  string `json:"status"`
 	}
-	if err := json.Unmarshal(raw, &reply); err != nil {
+	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("bare qemu %d: query-status reply %q: %w", n, raw, err)
 	}
-	if reply.Return.Running {
-		return fmt.Errorf("bare qemu %d runs its guest (%s), want it paused", n, reply.Return.Status)
+	if st.Running {
+		return fmt.Errorf("bare qemu %d runs its guest (%s), want it paused", n, st.Status)
 	}
 	return nil
 }

@@ -49,10 +49,9 @@ func timeBoot(ctx context.Context, d *daemon, root string, spec *apiv1.VMSpec, g
 
 // bootHyperd times RunVM to the ready line, then kills and removes the VM.
 func bootHyperd(ctx context.Context, d *daemon, spec *apiv1.VMSpec) (_ time.Duration, err error) {
-	s := *spec
-	s.Name = fmt.Sprintf("boot-%d", seq.Add(1))
+	s := withName(spec, fmt.Sprintf("boot-%d", seq.Add(1)))
 	start := time.Now()
-	r, err := d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: "qemu", Spec: &s})
+	r, err := d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: "qemu", Spec: s})
 	if err != nil {
 		return 0, fmt.Errorf("boot through hyperd: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	apiv1 "github.com/hyperd/hyperd/api/hyperd/v1"
 )
 
@@ -39,9 +41,8 @@ type hyperdCycler struct {
 }
 
 func (h *hyperdCycler) cycle(ctx context.Context, n int64) error {
-	spec := *h.spec
-	spec.Name = fmt.Sprintf("bench-%d", n)
-	r, err := h.d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: h.driver, Spec: &spec})
+	spec := withName(h.spec, fmt.Sprintf("bench-%d", n))
+	r, err := h.d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: h.driver, Spec: spec})
 	if err != nil {
 		return fmt.Errorf("run vm through %s: %w", h.driver, err)
 	}
@@ -56,6 +57,13 @@ func (h *hyperdCycler) cycle(ctx context.Context, n int64) error {
 		return fmt.Errorf("remove vm %s: %w", id, err)
 	}
 	return nil
+}
+
+// withName returns a copy of spec named name.
+func withName(spec *apiv1.VMSpec, name string) *apiv1.VMSpec {
+	c := proto.Clone(spec).(*apiv1.VMSpec)
+	c.Name = name
+	return c
 }
 
 // seq numbers cycles across the whole run, so that names never repeat.

@@ -123,9 +123,8 @@ func fillPaused(ctx context.Context, d *daemon, spec *apiv1.VMSpec, vms int) ([]
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			s := *spec
-			s.Name = fmt.Sprintf("dense-%d", seq.Add(1))
-			r, err := d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: "qemu", Spec: &s})
+			s := withName(spec, fmt.Sprintf("dense-%d", seq.Add(1)))
+			r, err := d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: "qemu", Spec: s})
 			if err == nil {
 				_, err = d.api.PauseVM(ctx, &apiv1.PauseVMRequest{Id: r.GetVm().GetId()})
 			}
