@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	driverv1 "github.com/hyperd/hyperd/sdk/proto/hyperd/driver/v1"
@@ -125,7 +128,7 @@ func (c *Client) Create(ctx context.Context, vmID string, spec Spec, workDir str
 		WorkDir: workDir,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create vm %s: %w", vmID, fromStatus(err))
+		return nil, vmCallError("create vm %s", vmID, err)
 	}
 	return r.GetHandle(), nil
 }
@@ -136,7 +139,7 @@ func (c *Client) Start(ctx context.Context, vmID string, h Handle) (Handle, erro
 	defer cancel()
 	r, err := c.rpc.Start(ctx, &driverv2.StartRequest{VmId: vmID, Handle: h})
 	if err != nil {
-		return nil, fmt.Errorf("start vm %s: %w", vmID, fromStatus(err))
+		return nil, vmCallError("start vm %s", vmID, err)
 	}
 	return r.GetHandle(), nil
 }
@@ -153,7 +156,7 @@ func (c *Client) Stop(ctx context.Context, vmID string, h Handle, timeout time.D
 		Timeout: durationpb.New(timeout),
 	})
 	if err != nil {
-		return false, fmt.Errorf("stop vm %s: %w", vmID, fromStatus(err))
+		return false, vmCallError("stop vm %s", vmID, err)
 	}
 	return r.GetForced(), nil
 }
@@ -163,7 +166,7 @@ func (c *Client) Kill(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
 	if _, err := c.rpc.Kill(ctx, &driverv2.KillRequest{VmId: vmID, Handle: h}); err != nil {
-		return fmt.Errorf("kill vm %s: %w", vmID, fromStatus(err))
+		return vmCallError("kill vm %s", vmID, err)
 	}
 	return nil
 }
@@ -173,7 +176,7 @@ func (c *Client) Pause(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
 	if _, err := c.rpc.Pause(ctx, &driverv2.PauseRequest{VmId: vmID, Handle: h}); err != nil {
-		return fmt.Errorf("pause vm %s: %w", vmID, fromStatus(err))
+		return vmCallError("pause vm %s", vmID, err)
 	}
 	return nil
 }
@@ -183,7 +186,7 @@ func (c *Client) Resume(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultCallTimeout)
 	defer cancel()
 	if _, err := c.rpc.Resume(ctx, &driverv2.ResumeRequest{VmId: vmID, Handle: h}); err != nil {
-		return fmt.Errorf("resume vm %s: %w", vmID, fromStatus(err))
+		return vmCallError("resume vm %s", vmID, err)
 	}
 	return nil
 }
@@ -194,7 +197,7 @@ func (c *Client) Status(ctx context.Context, vmID string, h Handle) (Status, err
 	defer cancel()
 	r, err := c.rpc.Status(ctx, &driverv2.StatusRequest{VmId: vmID, Handle: h})
 	if err != nil {
-		return Status{}, fmt.Errorf("status of vm %s: %w", vmID, fromStatus(err))
+		return Status{}, vmCallError("status of vm %s", vmID, err)
 	}
 	return statusFromWire(r), nil
 }
@@ -204,7 +207,7 @@ func (c *Client) Destroy(ctx context.Context, vmID string, h Handle) error {
 	ctx, cancel := withDefault(ctx, DefaultLifecycleTimeout)
 	defer cancel()
 	if _, err := c.rpc.Destroy(ctx, &driverv2.DestroyRequest{VmId: vmID, Handle: h}); err != nil {
-		return fmt.Errorf("destroy vm %s: %w", vmID, fromStatus(err))
+		return vmCallError("destroy vm %s", vmID, err)
 	}
 	return nil
 }
@@ -215,7 +218,7 @@ func (c *Client) Recover(ctx context.Context, vmID string, h Handle) (Handle, St
 	defer cancel()
 	r, err := c.rpc.Recover(ctx, &driverv2.RecoverRequest{VmId: vmID, Handle: h})
 	if err != nil {
-		return nil, Status{}, fmt.Errorf("recover vm %s: %w", vmID, fromStatus(err))
+		return nil, Status{}, vmCallError("recover vm %s", vmID, err)
 	}
 	return r.GetHandle(), statusFromWire(r.GetStatus()), nil
 }
@@ -265,4 +268,25 @@ func (c *Client) EventsSince(ctx context.Context, after EventCursor) (<-chan Eve
 		}
 	}()
 	return out, nil
+}
+
+// vmCallError wraps a failed call about one VM. A driver's own error
+// already names the VM and the call ("create vm X: ..."), so it is
+// returned as the driver said it; a failure of the transport (the
+// driver gone, a deadline) gets the call and the VM added.
+func vmCallError(call, vmID string, err error) error {
+	if st, ok := status.FromError(err); ok && fromDriver(st.Code()) {
+		return fromStatus(err)
+	}
+	return fmt.Errorf(call+": %w", vmID, fromStatus(err))
+}
+
+// fromDriver reports whether code is one a driver returns on purpose,
+// as opposed to one the transport makes up.
+func fromDriver(code codes.Code) bool {
+	switch code {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.Unimplemented, codes.NotFound:
+		return true
+	}
+	return false
 }
