@@ -56,8 +56,8 @@ test-short: ## unit tests only, no VMs booted
 	$(GO) test -short ./...
 
 bench: build guest ## benchmarks
-	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
-		$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) run ./bench/cmd/hyperd-bench -bin $(BIN) -guest $(GUEST_DIR) \
+		-json $(or $(BENCH_JSON),build/bench.json) $(BENCH_FLAGS)
 
 proto: ## regenerate the gRPC code from the .proto files
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -66,6 +66,9 @@ func bareArgv(g guestSpec, name, dir string, paused bool) []string {
 type bareQEMU struct {
 	root  string
 	guest guestSpec
+	// retry is the wait between attempts to reach QMP; zero means
+	// bareRetry.
+	retry time.Duration
 }
 
 // proc is one QEMU the bench spawned.
@@ -114,7 +117,7 @@ func (p *proc) kill() error {
 }
 
 // dial connects to the QEMU's QMP socket, retrying until it answers.
-func (p *proc) dial(ctx context.Context) (*qmpConn, error) {
+func (p *proc) dial(ctx context.Context, retry time.Duration) (*qmpConn, error) {
 	sock := filepath.Join(p.dir, "qmp.sock")
 	ctx, cancel := context.WithTimeout(ctx, qmpTimeout)
 	defer cancel()
@@ -128,7 +131,7 @@ func (p *proc) dial(ctx context.Context) (*qmpConn, error) {
 			return nil, fmt.Errorf("qemu exited before qmp answered; see %s", filepath.Join(p.dir, "qemu.log"))
 		case <-ctx.Done():
 			return nil, fmt.Errorf("qmp did not answer: %w", err)
-		case <-time.After(bareRetry):
+		case <-time.After(retry):
 		}
 	}
 }
@@ -143,7 +146,11 @@ func (b *bareQEMU) cycle(ctx context.Context, n int64) (err error) {
 			err = kerr
 		}
 	}()
-	m, err := p.dial(ctx)
+	retry := b.retry
+	if retry == 0 {
+		retry = bareRetry
+	}
+	m, err := p.dial(ctx, retry)
 	if err != nil {
 		return fmt.Errorf("bare qemu %d: %w", n, err)
 	}

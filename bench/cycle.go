@@ -21,6 +21,10 @@ const (
 	PathHyperdLibvirt Path = "hyperd+libvirt"
 	PathBareQEMU      Path = "bare QEMU"
 	PathLibvirt       Path = "libvirt direct"
+	// PathBarePoll20 is bare QEMU with the qemu driver's 20 ms wait
+	// between attempts to reach QMP, to tell that wait's share of
+	// hyperd's overhead from the rest.
+	PathBarePoll20 Path = "bare QEMU, 20 ms QMP poll"
 )
 
 // cycler runs one control-plane cycle: create a VM that does not run its
@@ -38,11 +42,46 @@ type hyperdCycler struct {
 	d      *daemon
 	driver string
 	spec   *apiv1.VMSpec
+
+	// mu guards steps: each call's time by API method, to tell where a
+	// cycle's time goes.
+	mu    sync.Mutex
+	steps map[string][]time.Duration
+}
+
+// timed calls f and records its time under step.
+func (h *hyperdCycler) timed(step string, f func() error) error {
+	start := time.Now()
+	err := f()
+	took := time.Since(start)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.steps == nil {
+		h.steps = map[string][]time.Duration{}
+	}
+	h.steps[step] = append(h.steps[step], took)
+	return err
+}
+
+// takeSteps returns the recorded step times and forgets them.
+func (h *hyperdCycler) takeSteps() map[string]Summary {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]Summary{}
+	for s, ts := range h.steps {
+		out[s] = Summarize(ts)
+	}
+	h.steps = nil
+	return out
 }
 
 func (h *hyperdCycler) cycle(ctx context.Context, n int64) error {
 	spec := withName(h.spec, fmt.Sprintf("bench-%d", n))
-	r, err := h.d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: h.driver, Spec: spec})
+	var r *apiv1.RunVMResponse
+	err := h.timed("run", func() (err error) {
+		r, err = h.d.api.RunVM(ctx, &apiv1.RunVMRequest{Driver: h.driver, Spec: spec})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("run vm through %s: %w", h.driver, err)
 	}
@@ -50,10 +89,16 @@ func (h *hyperdCycler) cycle(ctx context.Context, n int64) error {
 	if st := r.GetVm().GetState(); st != "running" {
 		return fmt.Errorf("vm %s through %s is %s after run, want running", id, h.driver, st)
 	}
-	if _, err := h.d.api.KillVM(ctx, &apiv1.KillVMRequest{Id: id}); err != nil {
+	if err := h.timed("kill", func() error {
+		_, err := h.d.api.KillVM(ctx, &apiv1.KillVMRequest{Id: id})
+		return err
+	}); err != nil {
 		return fmt.Errorf("kill vm %s: %w", id, err)
 	}
-	if _, err := h.d.api.RemoveVM(ctx, &apiv1.RemoveVMRequest{Id: id}); err != nil {
+	if err := h.timed("remove", func() error {
+		_, err := h.d.api.RemoveVM(ctx, &apiv1.RemoveVMRequest{Id: id})
+		return err
+	}); err != nil {
 		return fmt.Errorf("remove vm %s: %w", id, err)
 	}
 	return nil

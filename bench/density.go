@@ -177,12 +177,13 @@ func daemonRSS(pid int) (map[string]int64, error) {
 	}
 	out["hyperd"] = kib
 	for _, c := range children(pid) {
-		name, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c))
+		// comm is cut at 15 bytes, too short for hyperd-driver-NAME.
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", c))
 		if err != nil {
 			continue // it exited meanwhile
 		}
 		if kib, err := rssKiB(c); err == nil {
-			out[strings.TrimSpace(string(name))] += kib
+			out[filepath.Base(exe)] += kib
 		}
 	}
 	return out, nil

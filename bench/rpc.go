@@ -36,11 +36,15 @@ type statusTarget struct {
 	created sdk.Handle
 }
 
-// prepare makes the two VMs through d, each in its own directory under
-// root, and returns their handles. The paused VM runs QEMU until
-// release.
-func prepareStatus(ctx context.Context, d sdk.Driver, root, tag string, g guestSpec) (*statusTarget, error) {
+// prepareStatus makes the two VMs through d, each in its own directory
+// under root. The paused VM's QEMU lives until release.
+func prepareStatus(ctx context.Context, d sdk.Driver, root, tag string, g guestSpec) (_ *statusTarget, err error) {
 	t := &statusTarget{d: d}
+	defer func() {
+		if err != nil {
+			t.release(context.WithoutCancel(ctx), tag)
+		}
+	}()
 	spec := sdk.Spec{
 		Name: "bench-status-" + tag, VCPUs: 1, MemoryMiB: g.memoryMiB,
 		Kernel: g.kernel, Initrd: g.initrd, Cmdline: g.cmdline,
@@ -58,13 +62,17 @@ func prepareStatus(ctx context.Context, d sdk.Driver, root, tag string, g guestS
 			t.created = h
 			continue
 		}
-		if h, err = d.Start(ctx, tag+"-"+v, h); err != nil {
+		t.paused = h // Destroy of a VM that never started succeeds
+		if t.paused, err = d.Start(ctx, tag+"-"+v, h); err != nil {
+			t.paused = h
 			return nil, err
 		}
-		t.paused = h
 		// A running guest would take a core from the measurement.
-		if err := d.(sdk.Pauser).Pause(ctx, tag+"-"+v, h); err != nil {
-			t.release(ctx, tag)
+		pauser, ok := d.(sdk.Pauser)
+		if !ok {
+			return nil, fmt.Errorf("%T cannot pause", d)
+		}
+		if err := pauser.Pause(ctx, tag+"-"+v, t.paused); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ type Counts struct {
 	// the level in VMs at each (libvirt paths one wave).
 	InFlight []int `json:"in_flight"`
 	Waves    int   `json:"waves"`
+	// LibvirtMaxVMs caps the libvirt paths' in-flight level and VMs, zero
+	// for no cap: 32 libvirt domains take half a minute.
+	LibvirtMaxVMs int `json:"libvirt_max_vms"`
 	// StatusCalls per driver and VM kind.
 	StatusCalls int `json:"status_calls"`
 	// Startups of hyperd.
@@ -60,7 +64,7 @@ var FullCounts = Counts{
 // QuickCounts keeps every measurement working in well under two minutes,
 // for CI; its times are not to be judged.
 var QuickCounts = Counts{
-	QEMUCycles: 3, LibvirtCycles: 2, InFlight: []int{8, 32}, Waves: 1,
+	QEMUCycles: 3, LibvirtCycles: 2, InFlight: []int{8, 32}, Waves: 1, LibvirtMaxVMs: 8,
 	StatusCalls: 100, Startups: 2, DensityVMs: 8, Boots: 1,
 }
 
@@ -72,7 +76,12 @@ type Results struct {
 	Cycle map[Path]Summary `json:"cycle"`
 	// HyperdOverBare is hyperd+qemu's median cycle over bare QEMU's;
 	// LibvirtOverHyperd is libvirt direct's over hyperd+qemu's.
-	HyperdOverBare    float64               `json:"hyperd_over_bare"`
+	HyperdOverBare float64 `json:"hyperd_over_bare"`
+	// Steps splits hyperd+qemu's sequential cycle by API call.
+	Steps map[string]Summary `json:"hyperd_qemu_steps"`
+	// Fsync is one small file's write and fsync in hyperd's state
+	// directory, what each of bbolt's commits pays at least.
+	Fsync             Summary               `json:"fsync"`
 	LibvirtOverHyperd float64               `json:"libvirt_over_hyperd"`
 	InFlight          map[Path][]Throughput `json:"in_flight"`
 	Status            RPCResult             `json:"status"`
@@ -152,32 +161,38 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	defer lv.close()
 
+	hq := &hyperdCycler{d: d, driver: "qemu", spec: spec}
 	cyclers := map[Path]cycler{
-		PathHyperdQEMU:    &hyperdCycler{d: d, driver: "qemu", spec: spec},
+		PathHyperdQEMU:    hq,
 		PathHyperdLibvirt: &hyperdCycler{d: d, driver: "libvirt", spec: spec},
 		PathBareQEMU:      &bareQEMU{root: root, guest: g},
 		PathLibvirt:       lv,
+		PathBarePoll20:    &bareQEMU{root: root, guest: g, retry: 20 * time.Millisecond},
 	}
 	paths := []Path{PathHyperdQEMU, PathBareQEMU, PathHyperdLibvirt, PathLibvirt}
+	cyclePaths := append(slices.Clone(paths), PathBarePoll20)
 	c := cfg.Counts
 	section("control-plane cycle", func() error {
 		// One untimed cycle each: the first libvirt domain and the first
 		// QEMU pay for cold caches.
 		warm := map[Path]int{}
-		for _, p := range paths {
+		for _, p := range cyclePaths {
 			warm[p] = 1
 		}
-		if _, err := timeCycles(ctx, paths, cyclers, warm); err != nil {
+		if _, err := timeCycles(ctx, cyclePaths, cyclers, warm); err != nil {
 			return err
 		}
+		hq.takeSteps()
 		counts := map[Path]int{
-			PathHyperdQEMU: c.QEMUCycles, PathBareQEMU: c.QEMUCycles,
+			PathHyperdQEMU: c.QEMUCycles, PathBareQEMU: c.QEMUCycles, PathBarePoll20: c.QEMUCycles,
 			PathHyperdLibvirt: c.LibvirtCycles, PathLibvirt: c.LibvirtCycles,
 		}
-		times, err := timeCycles(ctx, paths, cyclers, counts)
+		times, err := timeCycles(ctx, cyclePaths, cyclers, counts)
 		if err != nil {
 			return err
 		}
+		res.Steps = hq.takeSteps()
+		res.Fsync = timeFsync(filepath.Join(root, "d"), 20)
 		res.Cycle = map[Path]Summary{}
 		for p, ts := range times {
 			res.Cycle[p] = Summarize(ts)
@@ -192,12 +207,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		var errs []error
 		for _, k := range c.InFlight {
 			for _, p := range paths {
-				total := k * c.Waves
+				inFlight, total := k, k*c.Waves
 				if p == PathHyperdLibvirt || p == PathLibvirt {
 					total = k
+					if c.LibvirtMaxVMs > 0 {
+						inFlight, total = min(k, c.LibvirtMaxVMs), min(k, c.LibvirtMaxVMs)
+					}
 				}
-				say("  %s, %d in flight, %d vms", p, k, total)
-				t, err := timeInFlight(ctx, cyclers[p], k, total)
+				say("  %s, %d in flight, %d vms", p, inFlight, total)
+				t, err := timeInFlight(ctx, cyclers[p], inFlight, total)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s: %w", p, err))
 					continue
@@ -240,4 +258,26 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, e))
 	}
 	return res, errors.Join(errs...)
+}
+
+// timeFsync times n writes of a small file in dir, each with fsync.
+func timeFsync(dir string, n int) Summary {
+	var ts []time.Duration
+	p := filepath.Join(dir, "fsync-probe")
+	defer os.Remove(p)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		f, err := os.Create(p)
+		if err != nil {
+			return Summary{}
+		}
+		_, werr := f.Write(make([]byte, 4096))
+		serr := f.Sync()
+		cerr := f.Close()
+		if werr != nil || serr != nil || cerr != nil {
+			return Summary{}
+		}
+		ts = append(ts, time.Since(start))
+	}
+	return Summarize(ts)
 }

@@ -3,12 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hyperd/hyperd/internal/testguest"
 )
 
 // driverCase is one driver the end-to-end lifecycle runs against.
@@ -20,11 +25,68 @@ type driverCase struct {
 	// leftovers lists what the driver left running or defined for the
 	// daemon d: processes, domains. It must be empty after every test.
 	leftovers func(d *daemon) []string
+
+	// cmdline is the guest's kernel command line; empty means
+	// testguest.Cmdline, whose console is the first serial port.
+	cmdline string
+	// bootWithin bounds a guest's boot to its ready line; zero means
+	// defaultBootWithin.
+	bootWithin time.Duration
+	// stopMargin is what a forced stop may take past its timeout; zero
+	// means the package's stopMargin.
+	stopMargin time.Duration
+	// runs reports whether the backend still runs the VM v; nil means
+	// its reported pid is alive. Drivers with no process per VM report
+	// no pid.
+	runs func(v vmView) bool
 }
+
+// defaultBootWithin bounds a boot under TCG on a loaded machine.
+const defaultBootWithin = 90 * time.Second
 
 var driverCases = []driverCase{
 	{name: "qemu", need: needQEMU, leftovers: qemuLeftovers},
 	{name: "libvirt", need: needLibvirt, leftovers: libvirtLeftovers},
+	{
+		name: "xen", need: needXen, leftovers: xenLeftovers,
+		// A PV or PVH domain's console is hvc0; its first serial port
+		// does not exist.
+		cmdline: "console=hvc0 panic=-1 quiet",
+		// Nested under QEMU with software emulation, xl create takes 10
+		// to 15 s and the boot as long again; xl destroy a few seconds.
+		bootWithin: 3 * time.Minute,
+		stopMargin: 20 * time.Second,
+		runs:       xenDomainRuns,
+	},
+}
+
+func (dc driverCase) guestCmdline() string {
+	if dc.cmdline == "" {
+		return testguest.Cmdline
+	}
+	return dc.cmdline
+}
+
+func (dc driverCase) bootTimeout() time.Duration {
+	if dc.bootWithin == 0 {
+		return defaultBootWithin
+	}
+	return dc.bootWithin
+}
+
+func (dc driverCase) forcedStopMargin() time.Duration {
+	if dc.stopMargin == 0 {
+		return stopMargin
+	}
+	return dc.stopMargin
+}
+
+// running reports whether the VM's backend still runs it.
+func (dc driverCase) running(v vmView) bool {
+	if dc.runs == nil {
+		return alive(v.pid())
+	}
+	return dc.runs(v)
 }
 
 func qemuLeftovers(d *daemon) []string {
@@ -126,4 +188,77 @@ func destroyOrphanDomains() {
 		_, _ = virsh("destroy", dom.Name)  // transient: destroying also removes it
 		_, _ = virsh("undefine", dom.Name) // in case it was made persistent
 	}
+}
+
+// needXen skips unless this host is a Xen dom0 with the xl toolstack.
+// The build machines are not dom0s; go test ./test/xen boots Xen nested
+// under QEMU and runs this case inside its dom0.
+func needXen(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/xen/capabilities")
+	if err != nil || !strings.Contains(string(b), "control_d") {
+		t.Skip("this host is not a Xen dom0 (/proc/xen/capabilities lacks control_d): " +
+			"go test ./test/xen runs this case inside a nested dom0")
+	}
+	if _, err := exec.LookPath("xl"); err != nil {
+		t.Skip("xl not found in this dom0: install Debian's xen-utils")
+	}
+}
+
+// xenDomains returns the names of the domains `xl list` shows.
+func xenDomains() ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "xl", "list").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("xl list: %w: %s", err, out)
+	}
+	var names []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "Name" {
+			names = append(names, f[0])
+		}
+	}
+	return names, nil
+}
+
+// xenDomainRuns reports whether Xen still has the xen driver's domain
+// of v, named hyperd-VMID. A Xen domain has no process, so the driver
+// reports no pid.
+func xenDomainRuns(v vmView) bool {
+	names, err := xenDomains()
+	// An unanswered xl list says nothing was proven gone.
+	return err != nil || slices.Contains(names, "hyperd-"+v.ID)
+}
+
+// vmIDRE finds the VM ids in a daemon's log: the supervisor labels every
+// line about a VM with its id.
+var vmIDRE = regexp.MustCompile(`\bvm_id=([0-9a-f]{12})\b`)
+
+// xenLeftovers lists the domains the xen driver made for d: those named
+// hyperd-VMID for a VM id in d's log or in its state directory. Xen
+// domains carry no work directory to match, as libvirt's tags do.
+func xenLeftovers(d *daemon) []string {
+	ids := make(map[string]bool)
+	if d.log != nil {
+		for _, m := range vmIDRE.FindAllStringSubmatch(d.log.String(), -1) {
+			ids[m[1]] = true
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(d.stateDir, "vms")); err == nil {
+		for _, e := range ents {
+			ids[e.Name()] = true
+		}
+	}
+	names, err := xenDomains()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, name := range names {
+		if id, ok := strings.CutPrefix(name, "hyperd-"); ok && ids[id] {
+			out = append(out, "xen domain "+name)
+		}
+	}
+	return out
 }

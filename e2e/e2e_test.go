@@ -26,8 +26,15 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func runGuest(d *daemon, driver, name, kernel, initrd string) string {
 	d.t.Helper()
+	return runGuestCmdline(d, driver, name, kernel, initrd, testguest.Cmdline)
+}
+
+// runGuestCmdline is runGuest with the guest's kernel command line, which
+// differs per driver (driverCase.guestCmdline).
+func runGuestCmdline(d *daemon, driver, name, kernel, initrd, cmdline string) string {
+	d.t.Helper()
 	out := d.mustCtl("run", "--name", name, "--driver", driver, "--memory", "256M", "--cpus", "1",
-		"--kernel", kernel, "--initrd", initrd, "--cmdline", testguest.Cmdline)
+		"--kernel", kernel, "--initrd", initrd, "--cmdline", cmdline)
 	id := strings.TrimSpace(out)
 	if id == "" || strings.ContainsAny(id, " \n") {
 		d.t.Fatalf("run printed %q, want the vm id alone", out)
@@ -122,11 +129,11 @@ func testLifecycle(t *testing.T, dc driverCase) {
 	}
 
 	t.Run("boot pause resume graceful stop", func(t *testing.T) {
-		id := runGuest(d, dc.name, "gentle", g.Kernel, g.Initrd)
-		d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
+		id := runGuestCmdline(d, dc.name, "gentle", g.Kernel, g.Initrd, dc.guestCmdline())
+		d.waitConsole(id, testguest.ReadyLine, dc.bootTimeout())
 		v := d.inspect(id)
-		if v.State != "running" || !alive(v.pid()) {
-			t.Fatalf("after boot: %+v, want running with a live pid", v)
+		if v.State != "running" || !dc.running(v) {
+			t.Fatalf("after boot: %+v, want running with a live pid or domain", v)
 		}
 
 		d.mustCtl("pause", id)
@@ -146,15 +153,15 @@ func testLifecycle(t *testing.T, dc driverCase) {
 		if strings.Contains(after.Reason, "forced") || strings.Contains(after.Reason, "killed") {
 			t.Fatalf("graceful stop was forced: %q", after.Reason)
 		}
-		if alive(v.pid()) {
-			t.Fatalf("pid %d still runs after stop", v.pid())
+		if dc.running(v) {
+			t.Fatalf("vm %s (pid %d) still runs after stop", id, v.pid())
 		}
 		d.mustCtl("rm", id)
 	})
 
 	t.Run("stop escalates to kill", func(t *testing.T) {
-		id := runGuest(d, dc.name, "stubborn", g.Kernel, g.StubbornInitrd)
-		d.waitConsole(id, testguest.ReadyLine+" stubborn", 90*time.Second)
+		id := runGuestCmdline(d, dc.name, "stubborn", g.Kernel, g.StubbornInitrd, dc.guestCmdline())
+		d.waitConsole(id, testguest.ReadyLine+" stubborn", dc.bootTimeout())
 		v := d.inspect(id)
 
 		const timeout = 3 * time.Second
@@ -164,12 +171,12 @@ func testLifecycle(t *testing.T, dc driverCase) {
 		if took < timeout {
 			t.Fatalf("stop returned after %s, before its %s timeout: the stubborn guest cannot have powered off", took, timeout)
 		}
-		if took > timeout+stopMargin {
-			t.Fatalf("stop took %s, past its %s timeout plus %s", took, timeout, stopMargin)
+		if margin := dc.forcedStopMargin(); took > timeout+margin {
+			t.Fatalf("stop took %s, past its %s timeout plus %s", took, timeout, margin)
 		}
 		after := d.inspect(id)
-		if after.State != "stopped" || alive(v.pid()) {
-			t.Fatalf("after forced stop: %+v, pid %d alive %v", after, v.pid(), alive(v.pid()))
+		if after.State != "stopped" || dc.running(v) {
+			t.Fatalf("after forced stop: %+v, pid %d, still runs %v", after, v.pid(), dc.running(v))
 		}
 		if !strings.Contains(after.Reason, "forced off") {
 			t.Fatalf("reason %q does not say the stop was forced", after.Reason)
@@ -228,13 +235,14 @@ func TestDaemonRestartLeavesVMsRunning(t *testing.T) {
 			d := newDaemon(t, nil)
 			d.start()
 
-			id := runGuest(d, dc.name, "survivor", g.Kernel, g.Initrd)
-			d.waitConsole(id, testguest.ReadyLine, 90*time.Second)
-			pid := d.inspect(id).pid()
+			id := runGuestCmdline(d, dc.name, "survivor", g.Kernel, g.Initrd, dc.guestCmdline())
+			d.waitConsole(id, testguest.ReadyLine, dc.bootTimeout())
+			before := d.inspect(id)
+			pid := before.pid()
 
 			d.term()
-			if !alive(pid) {
-				t.Fatalf("pid %d died with the daemon", pid)
+			if !dc.running(before) {
+				t.Fatalf("vm %s (pid %d) died with the daemon", id, pid)
 			}
 
 			d.start()
@@ -243,8 +251,8 @@ func TestDaemonRestartLeavesVMsRunning(t *testing.T) {
 				t.Fatalf("after restart: %+v, want running with pid %d", v, pid)
 			}
 			d.mustCtl("stop", "--timeout", "60s", id)
-			if v := d.inspect(id); v.State != "stopped" || alive(pid) {
-				t.Fatalf("after stop: %+v, pid alive %v", v, alive(pid))
+			if v := d.inspect(id); v.State != "stopped" || dc.running(before) {
+				t.Fatalf("after stop: %+v, still runs %v", v, dc.running(before))
 			}
 			d.mustCtl("rm", id)
 			d.term()

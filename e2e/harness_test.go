@@ -203,6 +203,16 @@ type vmView struct {
 	Reason    string          `json:"reason"`
 	LastError string          `json:"last_error"`
 	PID       json.RawMessage `json:"pid"`
+	UpdatedAt string          `json:"updated_at"`
+}
+
+// updatedAt returns when the VM's record last changed, or the zero time.
+func (v vmView) updatedAt() time.Time {
+	t, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // pid returns the VM's process id, or zero. protojson writes an int64 as

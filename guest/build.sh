@@ -4,8 +4,8 @@
 # Usage: guest/build.sh OUTDIR
 #
 # Writes OUTDIR/vmlinuz (Debian's kernel), OUTDIR/initrd.img (powers off on
-# the ACPI power button) and OUTDIR/initrd-stubborn.img (ignores it). See
-# guest/README.md.
+# the ACPI power button or a Xen shutdown request) and
+# OUTDIR/initrd-stubborn.img (ignores both). See guest/README.md.
 #
 # Environment:
 #   KERNEL_VERSION  kernel to use, as in /boot/vmlinuz-$KERNEL_VERSION;
@@ -209,18 +209,40 @@ while :; do
 done
 EOF
 
+# busybox's poweroff is called by its path: /sbin/poweroff is the
+# variant's script below.
 cat >"$root/etc/acpi/poweroff.sh" <<'EOF'
 #!/bin/sh
 echo "hyperd guest: ACPI power button pressed, powering off" >/dev/console
 sync
-poweroff -f
+/bin/busybox poweroff -f
 EOF
 
 cat >"$root/etc/acpi/ignore.sh" <<'EOF'
 #!/bin/sh
 echo "hyperd guest: ACPI power button pressed, ignored (stubborn)" >/dev/console
 EOF
-chmod 755 "$root/etc/acpi/poweroff.sh" "$root/etc/acpi/ignore.sh"
+
+# A Xen PV or PVH guest has no ACPI: its kernel answers the toolstack's
+# shutdown request (`xl shutdown` writes the xenstore key
+# control/shutdown) by running /sbin/poweroff itself. busybox's poweroff
+# applet would only signal PID 1, a shell that ignores the signal, so
+# /sbin/poweroff is a script of each variant instead: the normal guest
+# powers off, the stubborn one ignores the request. busybox --install -s
+# keeps an existing file, so the script stays.
+cat >"$root/etc/poweroff-normal.sh" <<'EOF'
+#!/bin/sh
+echo "hyperd guest: shutdown request from the hypervisor, powering off" >/dev/console
+sync
+exec /bin/busybox poweroff -f
+EOF
+
+cat >"$root/etc/poweroff-stubborn.sh" <<'EOF'
+#!/bin/sh
+echo "hyperd guest: shutdown request from the hypervisor, ignored (stubborn)" >/dev/console
+EOF
+chmod 755 "$root/etc/acpi/poweroff.sh" "$root/etc/acpi/ignore.sh" \
+	"$root/etc/poweroff-normal.sh" "$root/etc/poweroff-stubborn.sh"
 
 epoch=${SOURCE_DATE_EPOCH:-0}
 
@@ -235,21 +257,23 @@ pack() {
 	mv "$out.tmp" "$out"
 }
 
-# variant NAME HANDLER OUT: busybox acpid runs /etc/acpi/PWRF/00000080 on
-# a power button press.
+# variant NAME HANDLER POWEROFF OUT: busybox acpid runs
+# /etc/acpi/PWRF/00000080 on a power button press; a Xen guest's kernel
+# runs /sbin/poweroff on a shutdown request.
 variant() {
-	local name=$1 handler=$2 out=$3
+	local name=$1 handler=$2 poweroff=$3 out=$4
 	sed "s/@GUEST_VARIANT@/$name/" "$root/init.in" >"$root/init"
 	chmod 755 "$root/init"
 	ln -sf "../$handler" "$root/etc/acpi/PWRF/00000080"
+	cp "$root/etc/$poweroff" "$root/sbin/poweroff"
 	pack "$out"
 }
 
 mkdir -p "$outdir"
 cp "$kernel" "$outdir/vmlinuz.tmp"
 mv "$outdir/vmlinuz.tmp" "$outdir/vmlinuz"
-variant "" poweroff.sh "$outdir/initrd.img"
-variant stubborn ignore.sh "$outdir/initrd-stubborn.img"
+variant "" poweroff.sh poweroff-normal.sh "$outdir/initrd.img"
+variant stubborn ignore.sh poweroff-stubborn.sh "$outdir/initrd-stubborn.img"
 
 echo "guest/build.sh: kernel $kver, modules: ${order[*]}" >&2
 echo "guest/build.sh: wrote $outdir/vmlinuz, initrd.img, initrd-stubborn.img" >&2

@@ -65,6 +65,9 @@ type tracked struct {
 	rebooted bool
 	// exitReason is why the domain last stopped.
 	exitReason string
+	// ending: this driver is stopping or killing the domain, so its end
+	// is expected and libvirt's event, not the pidfd, gives the reason.
+	ending bool
 }
 
 var (
@@ -283,7 +286,8 @@ func (d *Driver) track(h handle) <-chan struct{} {
 	}
 	if t.gone == nil {
 		t.gone = make(chan struct{})
-		t.rebooted = false
+		t.rebooted, t.ending = false, false
+		go d.watchQEMU(h, t.gone)
 	}
 	return t.gone
 }
@@ -316,6 +320,24 @@ func (d *Driver) exitReason(uuid string) string {
 		return t.exitReason
 	}
 	return reasonGone
+}
+
+// expectEnd notes that this driver is about to stop or kill the domain.
+func (d *Driver) expectEnd(uuid string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t, ok := d.vms[uuid]; ok {
+		t.ending = true
+	}
+}
+
+// endExpected reports whether this driver is stopping or killing the
+// domain.
+func (d *Driver) endExpected(uuid string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.vms[uuid]
+	return ok && t.ending
 }
 
 func (d *Driver) untrack(uuid string) {

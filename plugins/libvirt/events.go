@@ -28,7 +28,7 @@ var (
 		libvirt.DOMAIN_EVENT_STOPPED_CRASHED:       "crashed",
 		libvirt.DOMAIN_EVENT_STOPPED_MIGRATED:      "migrated",
 		libvirt.DOMAIN_EVENT_STOPPED_SAVED:         "saved",
-		libvirt.DOMAIN_EVENT_STOPPED_FAILED:        "failed",
+		libvirt.DOMAIN_EVENT_STOPPED_FAILED:        reasonDied,
 		libvirt.DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT: "from-snapshot",
 		libvirt.DOMAIN_EVENT_STOPPED_RECREATED:     "recreated",
 	}

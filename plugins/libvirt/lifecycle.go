@@ -220,6 +220,7 @@ func (d *Driver) Stop(ctx context.Context, vmID string, hb sdk.Handle, timeout t
 		return false, nil
 	}
 
+	d.expectEnd(h.UUID)
 	if err := dm.d.ShutdownFlags(libvirt.DOMAIN_SHUTDOWN_ACPI_POWER_BTN); err != nil {
 		if libvirtCode(err) == libvirt.ERR_NO_DOMAIN {
 			return false, nil
@@ -295,6 +296,7 @@ func (d *Driver) Kill(_ context.Context, vmID string, hb sdk.Handle) error {
 	}
 	defer dm.free()
 	d.log.Info("killing vm", "vm_id", vmID, "domain", h.Domain)
+	d.expectEnd(h.UUID)
 	if err := destroyDomain(dm); err != nil {
 		return fmt.Errorf("kill vm %s: %w", vmID, err)
 	}
@@ -399,6 +401,7 @@ func (d *Driver) Destroy(_ context.Context, vmID string, hb sdk.Handle) error {
 	}
 	if dm != nil {
 		defer dm.free()
+		d.expectEnd(h.UUID)
 		if err := destroyDomain(dm); err != nil {
 			return fmt.Errorf("destroy vm %s: %w", vmID, err)
 		}

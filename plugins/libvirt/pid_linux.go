@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/hyperd/hyperd/sdk"
+	"golang.org/x/sys/unix"
 )
 
 // pidDir is where libvirtd's system QEMU driver writes NAME.pid.
@@ -50,4 +54,76 @@ func runsUUID(pid int, uuid string) bool {
 		}
 	}
 	return false
+}
+
+// Timings of watchQEMU.
+const (
+	// pidLookupEvery and pidLookupFor bound the search for the QEMU
+	// process of a domain that is still being started.
+	pidLookupEvery = 100 * time.Millisecond
+	pidLookupFor   = 60 * time.Second
+	// eventGrace is how long an exit seen through the pidfd waits for
+	// libvirt's own event, whose reason is better ("shutdown",
+	// "destroyed"), before it is reported as a death.
+	eventGrace = 300 * time.Millisecond
+)
+
+// reasonDied is the exit reason of a QEMU that ended without libvirt
+// saying why in time: something killed it, or it crashed.
+const reasonDied = "qemu process killed or crashed"
+
+// watchQEMU follows the domain's QEMU process through a pidfd, until the
+// process ends or gone closes. libvirtd notices a QEMU killed under it
+// only after a second or more; this reports it at once.
+func (d *Driver) watchQEMU(h handle, gone <-chan struct{}) {
+	var pid int
+	for deadline := time.Now().Add(pidLookupFor); pid == 0; {
+		if pid = qemuPID(h.Domain, h.UUID); pid != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-gone:
+			return
+		case <-time.After(pidLookupEvery):
+		}
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // already gone: libvirt's event tells
+	}
+	defer unix.Close(fd)
+	// The pid could have been reused between the lookup and the open.
+	if !runsUUID(pid, h.UUID) {
+		return
+	}
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(pidLookupEvery/time.Millisecond))
+		if err != nil && err != unix.EINTR {
+			return
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case <-gone:
+			return
+		default:
+		}
+	}
+	select {
+	case <-gone:
+		return // libvirt told first
+	case <-time.After(eventGrace):
+	}
+	if d.endExpected(h.UUID) {
+		return // a stop or kill of ours: libvirt's event says which
+	}
+	if vmID, ok := d.stopped(h.UUID, reasonDied); ok {
+		d.log.Info("vm event", "vm_id", vmID, "event", sdk.EventExited.String(), "reason", reasonDied, "pid", pid)
+		d.hub.Publish(sdk.Event{VMID: vmID, Type: sdk.EventExited, Reason: reasonDied, Time: time.Now()})
+	}
 }

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # Build what the nested Xen test boots: Xen itself, a dom0 kernel and
-# initrd, and Xen PV variants of the test guest's initrds.
+# initrd, and a copy of the test guest.
 #
 # Usage: test/xen/build-dom0.sh OUTDIR SHAREDIR GUESTDIR
 #
 # OUTDIR gets xen (the uncompressed hypervisor ELF, which QEMU's multiboot
 # loader needs), vmlinuz and dom0-initrd.gz. SHAREDIR, which the test
-# shares into dom0 over virtio-9p, gets guest/vmlinuz,
-# guest/initrd-pv.img and guest/initrd-pv-stubborn.img, built from
-# guest/build.sh's output in GUESTDIR. The dom0 initrd holds busybox, the
-# xl toolstack with its libraries, xenstored, xenconsoled, the Xen and 9p
-# modules and test/xen/dom0-init.sh as /init; hyperd's own binaries come
-# over the share.
+# shares into dom0 over virtio-9p, gets guest/ with guest/build.sh's
+# vmlinuz, initrd.img and initrd-stubborn.img from GUESTDIR. The dom0
+# initrd holds busybox, the xl toolstack with its libraries, xenstored,
+# xenconsoled, the Xen and 9p modules and test/xen/dom0-init.sh as /init;
+# hyperd's own binaries come over the share.
 #
 # Environment: KERNEL_VERSION as for guest/build.sh (default: the newest
 # /boot/vmlinuz-*); BUSYBOX (default /bin/busybox).
@@ -59,26 +58,13 @@ pack() {
 	mv "$2.tmp" "$2"
 }
 
-# --- the PV guest ----------------------------------------------------------
+# --- the guest ---------------------------------------------------------------
 
-# A Xen PV guest has no ACPI: `xl shutdown` writes control/shutdown in
-# xenstore, and the guest kernel answers by running /sbin/poweroff.
-# guest/build.sh's busybox links it to busybox poweroff, which signals
-# PID 1, and PID 1 there is a shell that ignores the signal. An appended
-# cpio puts a script there instead (busybox --install keeps an existing
-# file): the normal guest powers off, the stubborn one refuses.
-overlay() { # overlay NAME BODY OUT
-	local root=$work/overlay-$1
-	mkdir -p "$root/sbin"
-	printf '#!/bin/sh\n%s\n' "$2" >"$root/sbin/poweroff"
-	chmod 755 "$root/sbin/poweroff"
-	pack "$root" "$3"
-}
-overlay normal 'echo "hyperd guest: xen shutdown request, powering off" >/dev/console; sync; exec /bin/busybox poweroff -f' "$work/normal.cpio.gz"
-overlay stubborn 'echo "hyperd guest: xen shutdown request, ignored (stubborn)" >/dev/console' "$work/stubborn.cpio.gz"
-cat "$guest/initrd.img" "$work/normal.cpio.gz" >"$share/guest/initrd-pv.img"
-cat "$guest/initrd-stubborn.img" "$work/stubborn.cpio.gz" >"$share/guest/initrd-pv-stubborn.img"
-cp "$guest/vmlinuz" "$share/guest/vmlinuz"
+# guest/build.sh's initrds work as Xen PV and PVH guests as they are:
+# their /sbin/poweroff answers xl shutdown.
+for f in vmlinuz initrd.img initrd-stubborn.img; do
+	cp "$guest/$f" "$share/guest/$f"
+done
 
 # --- Xen and the dom0 kernel -----------------------------------------------
 

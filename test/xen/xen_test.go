@@ -3,12 +3,14 @@ package xentest
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,7 +69,9 @@ func TestNestedXen(t *testing.T) {
 		}
 	}
 	share := filepath.Join(work, "share")
-	buildBinaries(t, filepath.Join(share, "bin"))
+	bin := filepath.Join(share, "bin")
+	buildBinaries(t, bin)
+	buildE2E(t, bin)
 	buildImages(t, work, share, filepath.Dir(g.Kernel))
 
 	results, serial := boot(t, qemu, work, share)
@@ -75,6 +79,12 @@ func TestNestedXen(t *testing.T) {
 		t.Errorf("dom0 never reported DONE; serial console ends:\n%s", tail(serial, 60))
 	}
 	failed := false
+	for _, step := range requiredSteps {
+		if !slices.ContainsFunc(results, func(r result) bool { return r.step == step }) {
+			failed = true
+			t.Errorf("dom0 reported no %s line", step)
+		}
+	}
 	for _, r := range results {
 		t.Run(r.step, func(t *testing.T) {
 			switch r.verdict {
@@ -93,6 +103,11 @@ func TestNestedXen(t *testing.T) {
 	}
 }
 
+// requiredSteps are the result lines a complete run prints: the e2e
+// lifecycle body's verdict for the xen driver and the conformance
+// suite's summary. Their absence fails the test, as a FAIL does.
+var requiredSteps = []string{"DOM0", "E2E/TestLifecycle/xen", "CONFORMANCE"}
+
 // buildBinaries builds the programs dom0 runs. They are static (no cgo),
 // so dom0's initrd needs no libraries for them.
 func buildBinaries(t *testing.T, bin string) {
@@ -108,6 +123,36 @@ func buildBinaries(t *testing.T, bin string) {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		mustBeStatic(t, filepath.Join(bin, out))
+	}
+}
+
+// buildE2E compiles the e2e package's tests as bin/e2e.test, which dom0
+// runs for the xen driver's lifecycle body.
+func buildE2E(t *testing.T, bin string) {
+	t.Helper()
+	out := filepath.Join(bin, "e2e.test")
+	cmd := exec.Command("go", "test", "-c", "-trimpath", "-o", out, "github.com/hyperd/hyperd/e2e")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./e2e: %v\n%s", err, b)
+	}
+	mustBeStatic(t, out)
+}
+
+// mustBeStatic fails t unless the ELF file at path asks for no dynamic
+// loader: dom0's initrd has no libraries for hyperd's programs.
+func mustBeStatic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("%s is dynamically linked; dom0 runs static binaries only", path)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 // Command xen-dom0-check runs inside the nested Xen test's dom0: it starts
-// hyperd with the xen driver, drives test guests through hyperctl and
-// prints one line per step on the console,
+// hyperd with the xen driver, drives a stubborn guest through a driver
+// kill and its recovery with hyperctl, runs the e2e lifecycle body
+// (bin/e2e.test, TestLifecycle/xen) and the SDK's conformance suite
+// (hyperctl drivers check) against the xen driver, and prints one line
+// per step, e2e test and conformance check on the console,
 //
 //	=== XEN-TEST STEP PASS|FAIL|SKIP detail
 //
@@ -75,7 +78,7 @@ func (r *runner) run(pvh bool) {
 		return
 	}
 	g := r.guest()
-	r.lifecycle("PV", g, nil)
+	// The PV lifecycle through hyperctl is the e2e body's, run below.
 	r.stubbornAndRecovery(g)
 	if pvh {
 		r.lifecycle("PVH", g, []string{"--opt", "type=pvh"})
@@ -83,7 +86,11 @@ func (r *runner) run(pvh bool) {
 		fmt.Println("=== XEN-TEST PVH SKIP not asked for (xentest.pvh=1 on dom0's command line)")
 	}
 	r.step("NOTHING-LEFT", r.nothingLeft)
-	r.step("HYPERD-TERM", r.termDaemon)
+	if !r.step("HYPERD-TERM", r.termDaemon) {
+		return
+	}
+	r.e2eLifecycle()
+	r.conformance(g)
 }
 
 type guestFiles struct{ kernel, initrd, stubborn string }
@@ -92,8 +99,8 @@ func (r *runner) guest() guestFiles {
 	d := filepath.Join(r.share, "guest")
 	return guestFiles{
 		kernel:   filepath.Join(d, "vmlinuz"),
-		initrd:   filepath.Join(d, "initrd-pv.img"),
-		stubborn: filepath.Join(d, "initrd-pv-stubborn.img"),
+		initrd:   filepath.Join(d, "initrd.img"),
+		stubborn: filepath.Join(d, "initrd-stubborn.img"),
 	}
 }
 
@@ -330,15 +337,6 @@ func domains() (map[string]string, error) {
 	return m, nil
 }
 
-func dump(what string, args ...string) {
-	out, err := exec.Command("xl", args...).CombinedOutput()
-	fmt.Printf("=== XEN-DUMP begin %s\n%s", what, out)
-	if err != nil {
-		fmt.Printf("(xl %s: %v)\n", strings.Join(args, " "), err)
-	}
-	fmt.Printf("=== XEN-DUMP end %s\n", what)
-}
-
 // --- scenarios -------------------------------------------------------------------
 
 // lifecycle: boot, console line, pause, resume, graceful stop, remove.
@@ -358,10 +356,6 @@ func (r *runner) lifecycle(label string, g guestFiles, extra []string) {
 	}) {
 		r.cleanup(id)
 		return
-	}
-	if label == "PV" {
-		dump("xl-list-v", "list", "-v")
-		dump("xl-list-l", "list", "-l")
 	}
 	r.step(label+"-PAUSE", func() error {
 		if _, err := r.ctl("pause", id); err != nil {
