@@ -3,12 +3,15 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hyperd/hyperd/internal/testguest"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -105,4 +108,33 @@ func TestConfigDefaultDriver(t *testing.T) {
 		t.Fatalf("run without --driver: err %v, stderr %q; want the config's default driver named", err, errOut)
 	}
 	d.term()
+}
+
+// TestConfigDefaultsToLibvirt: a config naming libvirt as the host's
+// default makes hyperctl run, given no --driver, boot through libvirt.
+func TestConfigDefaultsToLibvirt(t *testing.T) {
+	needLibvirt(t)
+	g := testguest.Build(t)
+	d := newDaemon(t, nil)
+	d.args = []string{"--config", writeConfig(t, "default_driver = \"libvirt\"\n")}
+	d.start()
+	out := d.mustCtl("run", "--name", "by-default", "--memory", "256M",
+		"--kernel", g.Kernel, "--initrd", g.Initrd, "--cmdline", testguest.Cmdline)
+	id := strings.TrimSpace(out)
+	var v struct {
+		Driver string `json:"driver"`
+		State  string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(d.mustCtl("inspect", "-o", "json", id)), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Driver != "libvirt" || v.State != "running" {
+		t.Fatalf("vm run without --driver: driver %q state %q, want libvirt running", v.Driver, v.State)
+	}
+	d.mustCtl("kill", id)
+	d.mustCtl("rm", id)
+	d.term()
+	if left := libvirtLeftovers(d); len(left) != 0 {
+		t.Fatalf("left behind: %v", left)
+	}
 }
