@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hyperd/hyperd/plugins/internal/diskimage"
 	"github.com/hyperd/hyperd/sdk"
 )
 
@@ -22,7 +23,6 @@ const (
 )
 
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	// vmIDRE bounds what goes into a domain name; libvirt refuses '/'
 	// and the daemon's ids are short tokens.
 	vmIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -51,39 +51,23 @@ var (
 // It returns the first fault, wrapping sdk.ErrInvalidSpec and naming the
 // field and the fix.
 func validateSpec(s sdk.Spec, hostMiB uint64) error {
-	if !nameRE.MatchString(s.Name) {
-		return sdk.InvalidSpec("name", "%q must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
-	}
-	if s.VCPUs < 1 {
-		return sdk.InvalidSpec("vcpus", "must be at least 1")
-	}
-	if s.VCPUs > maxVCPUs {
-		return sdk.InvalidSpec("vcpus", "%d is more than %d", s.VCPUs, maxVCPUs)
-	}
-	if s.MemoryMiB < minMemoryMiB {
-		return sdk.InvalidSpec("memory_mib", "%d is below the minimum of %d", s.MemoryMiB, minMemoryMiB)
-	}
-	if hostMiB > 0 && s.MemoryMiB >= hostMiB {
-		return sdk.InvalidSpec("memory_mib", "%d is not below the host's %d MiB of RAM", s.MemoryMiB, hostMiB)
-	}
-	if s.Kernel == "" {
-		return sdk.InvalidSpec("kernel", "required: give the path of a bootable kernel image")
-	}
-	if err := checkFile("kernel", s.Kernel, false); err != nil {
+	// libvirt takes XML, where a comma is harmless, but the SDK's checks
+	// refuse it on every driver, so that one spec is judged alike
+	// everywhere.
+	err := sdk.CheckSpec(s, sdk.SpecRules{
+		MaxVCPUs:      maxVCPUs,
+		MinMemoryMiB:  minMemoryMiB,
+		HostMemoryMiB: hostMiB,
+		DiskFormats:   diskFormats,
+	})
+	if err != nil {
 		return err
 	}
-	if s.Initrd != "" {
-		if err := checkFile("initrd", s.Initrd, false); err != nil {
-			return err
-		}
-	}
 	for i, d := range s.Disks {
-		field := fmt.Sprintf("disks[%d]", i)
-		if d.Format != "" && !slices.Contains(diskFormats, d.Format) {
-			return sdk.InvalidSpec(field+".format", "%q is not one of %s", d.Format, strings.Join(diskFormats, ", "))
-		}
-		if err := checkFile(field+".path", d.Path, !d.ReadOnly); err != nil {
-			return err
+		if d.Format == "qcow2" {
+			if err := diskimage.CheckStandalone(fmt.Sprintf("disks[%d].path", i), d.Path); err != nil {
+				return err
+			}
 		}
 	}
 	return validateOptions(s.Options)
@@ -103,42 +87,6 @@ func validateOptions(opts map[string]string) error {
 		default:
 			return sdk.InvalidSpec("options."+k, "unknown option; this driver knows %s, %s", optAccel, optURI)
 		}
-	}
-	return nil
-}
-
-// checkFile checks that path names a regular file (or, for a disk, a
-// block device) that this process can read, and write when writable.
-// libvirt takes XML, where a comma is harmless, but commas are refused
-// as on the QEMU driver so that a spec fails alike on every backend.
-func checkFile(field, path string, writable bool) error {
-	if path == "" {
-		return sdk.InvalidSpec(field, "empty path")
-	}
-	if !filepath.IsAbs(path) {
-		return sdk.InvalidSpec(field, "%q is relative: give an absolute path", path)
-	}
-	if strings.Contains(path, ",") {
-		return sdk.InvalidSpec(field, "path %q contains a comma, which hyperd refuses on every driver (QEMU's option syntax would split it); rename the file", path)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return sdk.InvalidSpec(field, "%v", err)
-	}
-	isDisk := strings.HasPrefix(field, "disks[")
-	if !fi.Mode().IsRegular() && !(isDisk && fi.Mode()&os.ModeDevice != 0) {
-		return sdk.InvalidSpec(field, "%q is not a regular file", path)
-	}
-	mode := uint32(unix.R_OK)
-	if writable {
-		mode |= unix.W_OK
-	}
-	if err := unix.Access(path, mode); err != nil {
-		what := "readable"
-		if writable {
-			what = "readable and writable (or mark the disk read_only)"
-		}
-		return sdk.InvalidSpec(field, "%q is not %s: %v", path, what, err)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func TestValidateSpec(t *testing.T) {
 			name:  "kernel with comma",
 			edit:  func(s *sdk.Spec) { s.Kernel = comma },
 			field: "kernel",
-			says:  "path \"" + comma + "\" contains a comma, which QEMU's option syntax would split; rename the file",
+			says:  "path \"" + comma + "\" contains a comma, which a hypervisor's option syntax would split; rename the file",
 		},
 		{name: "initrd with comma", edit: func(s *sdk.Spec) { s.Initrd = comma }, field: "initrd", says: "comma"},
 		{name: "missing initrd", edit: func(s *sdk.Spec) { s.Initrd = dir + "/nope" }, field: "initrd"},
