@@ -106,6 +106,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	say := func(format string, a ...any) {
 		fmt.Fprintf(progress, "%s  "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, a...)...)
 	}
+	// Drivers and QEMU run in other directories; hyperd refuses relative
+	// kernel paths.
+	var err error
+	for _, p := range []*string{&cfg.BinDir, &cfg.GuestDir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
 	// The in-process qemu driver and sdk.Launch's child read these.
 	for _, kv := range accelEnv {
 		k, v, _ := strings.Cut(kv, "=")
