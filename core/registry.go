@@ -3,12 +3,14 @@ package core
 import (
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -111,6 +113,33 @@ func checkExecutable(path string) error {
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("not executable (chmod +x %s)", path)
+	}
+	return checkArch(path)
+}
+
+// hostMachines maps GOARCH to the ELF machine this host executes.
+var hostMachines = map[string]elf.Machine{
+	"amd64":   elf.EM_X86_64,
+	"arm64":   elf.EM_AARCH64,
+	"386":     elf.EM_386,
+	"riscv64": elf.EM_RISCV,
+	"ppc64le": elf.EM_PPC64,
+	"s390x":   elf.EM_S390,
+}
+
+// checkArch refuses an ELF binary built for another architecture before
+// it is started: the kernel would refuse it too, but go-plugin then waits
+// for a process that never ran, and says less.
+func checkArch(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil // not ELF (a script, say): the exec decides
+	}
+	defer f.Close()
+	want, known := hostMachines[runtime.GOARCH]
+	if known && f.Machine != want {
+		return fmt.Errorf("exec format error: built for %s, but this host runs %s (%s); install the driver built for this host",
+			f.Machine, want, runtime.GOARCH)
 	}
 	return nil
 }
