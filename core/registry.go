@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -131,15 +132,25 @@ var hostMachines = map[string]elf.Machine{
 // it is started: the kernel would refuse it too, but go-plugin then waits
 // for a process that never ran, and says less.
 func checkArch(path string) error {
-	f, err := elf.Open(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil // not ELF (a script, say): the exec decides
+		return nil // the exec reports it
 	}
 	defer f.Close()
-	want, known := hostMachines[runtime.GOARCH]
-	if known && f.Machine != want {
+	// e_ident and e_machine: enough to tell the architecture, even of a
+	// binary debug/elf would not parse in full.
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:4]) != elf.ELFMAG {
+		return nil // not ELF (a script, say): the exec decides
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	if elf.Data(h[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		order = binary.BigEndian
+	}
+	got := elf.Machine(order.Uint16(h[18:20]))
+	if want, known := hostMachines[runtime.GOARCH]; known && got != want {
 		return fmt.Errorf("exec format error: built for %s, but this host runs %s (%s); install the driver built for this host",
-			f.Machine, want, runtime.GOARCH)
+			got, want, runtime.GOARCH)
 	}
 	return nil
 }
