@@ -34,6 +34,7 @@ test: deps build guest ## run every test, with real QEMU
 		$(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) test-examples
 	$(MAKE) fuzz
+	$(MAKE) bench BENCH_FLAGS=-quick
 
 FUZZTIME ?= 5s
 
