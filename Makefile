@@ -50,7 +50,7 @@ test-examples: build guest ## the example drivers' tests: the UML driver's confo
 		$(GO) test -count=1 -timeout 15m ./...
 
 .PHONY: test-xen
-test-xen: deps guest ## boot Xen nested under QEMU and run hyperd's xen driver in its dom0 (3 to 4 minutes)
+test-xen: deps guest ## boot Xen nested under QEMU and run hyperd's xen driver in its dom0 (about 5 minutes)
 	HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) $(GO) test -count=1 -v -timeout 15m ./test/xen
 
 test-short: ## unit tests only, no VMs booted

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/hyperd/hyperd/sdk"
 )
@@ -20,8 +17,6 @@ const (
 	maxVCPUs     = 64
 	minMemoryMiB = 32
 )
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Driver-specific options a spec may set; see Driver.Info.
 const optType = "type"
@@ -36,41 +31,29 @@ var (
 // commas in paths are the QEMU driver's, so a spec fails the same way on
 // either.
 func validateSpec(s sdk.Spec) error {
-	if !nameRE.MatchString(s.Name) {
-		return sdk.InvalidSpec("name", "%q must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Name)
+	for i, d := range s.Disks {
+		if d.Format != "" && !slices.Contains(diskFormats, d.Format) {
+			return sdk.InvalidSpec(fmt.Sprintf("disks[%d].format", i),
+				"%q is not one of %s (qcow2 needs qemu-system-xen's qdisk backend, which this driver does not use)",
+				d.Format, strings.Join(diskFormats, ", "))
+		}
 	}
-	if s.VCPUs < 1 {
-		return sdk.InvalidSpec("vcpus", "must be at least 1")
-	}
-	if s.VCPUs > maxVCPUs {
-		return sdk.InvalidSpec("vcpus", "%d is more than %d", s.VCPUs, maxVCPUs)
-	}
-	if s.MemoryMiB < minMemoryMiB {
-		return sdk.InvalidSpec("memory_mib", "%d is below the minimum of %d", s.MemoryMiB, minMemoryMiB)
-	}
-	if s.Kernel == "" {
-		return sdk.InvalidSpec("kernel", "required: give the path of a bootable kernel image")
-	}
-	if err := checkFile("kernel", s.Kernel, false); err != nil {
+	err := sdk.CheckSpec(s, sdk.SpecRules{MaxVCPUs: maxVCPUs, MinMemoryMiB: minMemoryMiB, DiskFormats: diskFormats})
+	if err != nil {
 		return err
 	}
-	if s.Initrd != "" {
-		if err := checkFile("initrd", s.Initrd, false); err != nil {
-			return err
+	// What the SDK allows, an xl config string may still not carry.
+	paths := map[string]string{"kernel": s.Kernel, "initrd": s.Initrd}
+	for i, d := range s.Disks {
+		paths[fmt.Sprintf("disks[%d].path", i)] = d.Path
+	}
+	for field, path := range paths {
+		if i := strings.IndexFunc(path, badConfigRune); i >= 0 {
+			return sdk.InvalidSpec(field, "path %q holds %q, which an xl config string cannot carry; rename the file", path, path[i])
 		}
 	}
 	if i := strings.IndexFunc(s.Cmdline, badConfigRune); i >= 0 {
 		return sdk.InvalidSpec("cmdline", "holds %q: an xl config string cannot carry quotes, backslashes or control characters", s.Cmdline[i])
-	}
-	for i, d := range s.Disks {
-		field := fmt.Sprintf("disks[%d]", i)
-		if d.Format != "" && !slices.Contains(diskFormats, d.Format) {
-			return sdk.InvalidSpec(field+".format", "%q is not one of %s (qcow2 needs qemu-system-xen's qdisk backend, which this driver does not use)",
-				d.Format, strings.Join(diskFormats, ", "))
-		}
-		if err := checkFile(field+".path", d.Path, !d.ReadOnly); err != nil {
-			return err
-		}
 	}
 	return validateOptions(s.Options)
 }
@@ -83,43 +66,6 @@ func validateOptions(opts map[string]string) error {
 		if !slices.Contains(typeValues, v) {
 			return sdk.InvalidSpec("options."+k, "%q is not one of %s", v, strings.Join(typeValues, ", "))
 		}
-	}
-	return nil
-}
-
-// checkFile checks that path names a regular file (or, for a disk, a
-// block device) that this process can read, and write when writable.
-func checkFile(field, path string, writable bool) error {
-	if path == "" {
-		return sdk.InvalidSpec(field, "empty path")
-	}
-	if !filepath.IsAbs(path) {
-		return sdk.InvalidSpec(field, "%q is relative: give an absolute path", path)
-	}
-	if strings.Contains(path, ",") {
-		return sdk.InvalidSpec(field, "path %q contains a comma, which xl's disk and config syntax would split; rename the file", path)
-	}
-	if i := strings.IndexFunc(path, badConfigRune); i >= 0 {
-		return sdk.InvalidSpec(field, "path %q holds %q, which an xl config string cannot carry; rename the file", path, path[i])
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return sdk.InvalidSpec(field, "%v", err)
-	}
-	isDisk := strings.HasPrefix(field, "disks[")
-	if !fi.Mode().IsRegular() && !(isDisk && fi.Mode()&os.ModeDevice != 0) {
-		return sdk.InvalidSpec(field, "%q is not a regular file", path)
-	}
-	mode := uint32(unix.R_OK)
-	if writable {
-		mode |= unix.W_OK
-	}
-	if err := unix.Access(path, mode); err != nil {
-		what := "readable"
-		if writable {
-			what = "readable and writable (or mark the disk read_only)"
-		}
-		return sdk.InvalidSpec(field, "%q is not %s: %v", path, what, err)
 	}
 	return nil
 }

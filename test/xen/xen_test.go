@@ -20,8 +20,9 @@ import (
 )
 
 const (
-	// runTimeout bounds the whole nested boot and test. A run takes two
-	// to four minutes on a loaded 2-core host.
+	// runTimeout bounds the whole nested boot and test. QEMU runs about
+	// four minutes on a loaded 2-core host: dom0check's own steps one,
+	// the e2e lifecycle body one and a half, the conformance suite two.
 	runTimeout = 8 * time.Minute
 	// exitUnavailable is build-dom0.sh's exit status for a missing
 	// Debian package.

@@ -1,6 +1,7 @@
 // Command xen-dom0-check runs inside the nested Xen test's dom0: it starts
-// hyperd with the xen driver, drives a stubborn guest through a driver
-// kill and its recovery with hyperctl, runs the e2e lifecycle body
+// hyperd with the xen driver, drives guests through kills of the driver
+// with hyperctl (a stubborn guest the next driver recovers, a domain
+// destroyed while no driver ran), runs the e2e lifecycle body
 // (bin/e2e.test, TestLifecycle/xen) and the SDK's conformance suite
 // (hyperctl drivers check) against the xen driver, and prints one line
 // per step, e2e test and conformance check on the console,
@@ -80,6 +81,7 @@ func (r *runner) run(pvh bool) {
 	g := r.guest()
 	// The PV lifecycle through hyperctl is the e2e body's, run below.
 	r.stubbornAndRecovery(g)
+	r.goneWhileAway(g)
 	if pvh {
 		r.lifecycle("PVH", g, []string{"--opt", "type=pvh"})
 	} else {
@@ -492,6 +494,52 @@ func (r *runner) stubbornAndRecovery(g guestFiles) {
 		return nil
 	})
 	r.step("STUBBORN-REMOVE", func() error { return r.remove(id) })
+}
+
+// goneWhileAway: a domain destroyed while no driver process runs is
+// recovered by the next one as stopped, with a reason. The conformance
+// suite's recover_dead check cannot do this: it ends a VM's process, and
+// a Xen domain has none.
+func (r *runner) goneWhileAway(g guestFiles) {
+	var id string
+	if !r.step("AWAY-BOOT", func() (err error) {
+		if id, err = r.runVM("away", g.initrd, nil); err != nil {
+			return err
+		}
+		return r.waitConsole(id, readyLine)
+	}) {
+		r.cleanup(id)
+		return
+	}
+	r.step("AWAY-DESTROYED", func() error {
+		pids := driverPIDs()
+		if len(pids) != 1 {
+			return fmt.Errorf("want one hyperd-driver-xen process, found %v", pids)
+		}
+		if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+			return err
+		}
+		// hyperd takes seconds to start a new driver here; xl destroy
+		// returns first.
+		if out, err := exec.Command("xl", "destroy", "hyperd-"+id).CombinedOutput(); err != nil {
+			return fmt.Errorf("xl destroy hyperd-%s: %v: %s", id, err, out)
+		}
+		var v vmView
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			var err error
+			if v, err = r.inspect(id); err == nil && v.State == "stopped" {
+				if v.Reason == "" {
+					return fmt.Errorf("recovered as stopped with no reason: %+v", v)
+				}
+				fmt.Printf("=== XEN-TEST AWAY-DESTROYED reason: %s\n", v.Reason)
+				return nil
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		return fmt.Errorf("30s after its domain was destroyed behind the driver's back: %+v, want stopped", v)
+	})
+	r.step("AWAY-REMOVE", func() error { return r.remove(id) })
 }
 
 func (r *runner) remove(id string) error {

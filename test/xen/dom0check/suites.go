@@ -32,13 +32,30 @@ const (
 // testLineRE matches go test -v's verdict lines, indented for subtests.
 var testLineRE = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)`)
 
+// e2eResult turns a go test -v verdict line of e2eCase or its subtests
+// into a result line's step, verdict and detail. This host is a dom0, so
+// e2eCase skipping is a failure.
+func e2eResult(line string) (step, verdict, detail string, ok bool) {
+	m := testLineRE.FindStringSubmatch(line)
+	if m == nil || (m[2] != e2eCase && !strings.HasPrefix(m[2], e2eCase+"/")) {
+		return "", "", "", false
+	}
+	verdict, detail = m[1], m[3]+"s"
+	if m[2] == e2eCase && verdict == "SKIP" {
+		verdict, detail = "FAIL", "skipped inside a Xen dom0; see the e2e| lines"
+	}
+	return "E2E/" + m[2], verdict, detail, true
+}
+
 // e2eLifecycle runs the e2e package's lifecycle body against the xen
 // driver: bin/e2e.test, compiled on the host, with the shared binaries
 // and guest. Each of its tests under e2eCase becomes a result line; a
 // skip of e2eCase itself is a failure, since this host is a dom0.
 func (r *runner) e2eLifecycle() {
 	bin := filepath.Join(r.share, "bin")
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	// The test binary's own timeout comes first and prints where it hung;
+	// the kill is the backstop.
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "e2e.test"),
 		"-test.run", "^TestLifecycle$/^xen$", "-test.v", "-test.count", "1",
@@ -52,18 +69,10 @@ func (r *runner) e2eLifecycle() {
 	start, failed := time.Now(), r.failed
 	seen := false
 	lines, err := runLines(cmd, func(line string) {
-		m := testLineRE.FindStringSubmatch(line)
-		if m == nil || !strings.HasPrefix(m[2], e2eCase) {
-			return
+		if step, verdict, detail, ok := e2eResult(line); ok {
+			seen = seen || step == "E2E/"+e2eCase
+			r.result(step, verdict, detail)
 		}
-		verdict, detail := m[1], m[3]+"s"
-		if m[2] == e2eCase {
-			seen = true
-			if verdict == "SKIP" {
-				verdict, detail = "FAIL", "skipped inside a Xen dom0; see the e2e| lines"
-			}
-		}
-		r.result("E2E/"+m[2], verdict, detail)
 	})
 	if !seen || err != nil || r.failed > failed {
 		printLines("e2e| ", lines)
