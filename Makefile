@@ -32,6 +32,8 @@ demo: deps build guest ## boot a real guest through hyperd and the QEMU driver
 test: deps build guest ## run every test, with real QEMU
 	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		$(GO) test -count=1 -timeout 25m ./...
+	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
+		$(GO) test -count=1 -tags disruptive -run 'Outage' ./e2e
 	$(MAKE) test-examples
 	$(MAKE) fuzz
 	$(MAKE) bench BENCH_FLAGS=-quick

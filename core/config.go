@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,16 @@ type OptionValue struct {
 	Pos string
 }
 
+// knownSettings lists the top-level settings, for errors.
+const knownSettings = "state_dir, socket, socket_mode, plugin_dirs, default_driver, log_level, stop_timeout"
+
+// maxDriverOptions bounds one driver block. The options reach the driver
+// in its environment, which the kernel limits; no driver needs more.
+const maxDriverOptions = 64
+
+// maxConfigSize bounds the config file read: a larger one is a mistake.
+const maxConfigSize = 1 << 20
+
 // ErrConfig: the config file is wrong. The message names the file, the
 // line and the field.
 var ErrConfig = errors.New("config")
@@ -95,6 +106,9 @@ func LoadConfig(path string) (FileConfig, error) {
 	if err != nil {
 		return FileConfig{}, fmt.Errorf("read config: %w", err)
 	}
+	if len(src) > maxConfigSize {
+		return FileConfig{}, fmt.Errorf("%w: %s is %d bytes, more than the %d a config file may hold", ErrConfig, path, len(src), maxConfigSize)
+	}
 	return ParseConfig(path, src)
 }
 
@@ -108,18 +122,37 @@ func ParseConfig(path string, src []byte) (FileConfig, error) {
 	if diags := gohcl.DecodeBody(f.Body, nil, &raw); diags.HasErrors() {
 		return FileConfig{}, configError(diags)
 	}
+	// What the schema did not take: JustAttributes leaves out the
+	// settings it did, and blocks other than driver are the unknown ones.
 	if attrs, _ := raw.Remain.JustAttributes(); len(attrs) > 0 {
 		for _, a := range attrs {
-			return FileConfig{}, fmt.Errorf("%w: %s: unknown setting %q; known: state_dir, socket, socket_mode, plugin_dirs, default_driver, log_level, stop_timeout, driver blocks",
-				ErrConfig, pos(a.NameRange), a.Name)
+			return FileConfig{}, fmt.Errorf("%w: %s: unknown setting %q; known: %s", ErrConfig, pos(a.NameRange), a.Name, knownSettings)
+		}
+	}
+	if sb, ok := f.Body.(*hclsyntax.Body); ok {
+		for _, b := range sb.Blocks {
+			if b.Type != "driver" {
+				return FileConfig{}, fmt.Errorf("%w: %s: unknown block %q; the only block is driver \"NAME\" { ... }", ErrConfig, pos(b.TypeRange), b.Type)
+			}
 		}
 	}
 
+	// Relative paths in the file are relative to the file, not to
+	// wherever hyperd happens to start.
+	base := filepath.Dir(path)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
 	c := FileConfig{Path: path, Drivers: make(map[string]DriverConfig)}
-	c.StateDir = deref(raw.StateDir)
-	c.Socket = deref(raw.Socket)
+	c.StateDir = rel(deref(raw.StateDir))
+	c.Socket = rel(deref(raw.Socket))
 	c.SocketMode = deref(raw.SocketMode)
-	c.PluginDirs = raw.PluginDirs
+	for _, d := range raw.PluginDirs {
+		c.PluginDirs = append(c.PluginDirs, rel(d))
+	}
 	c.DefaultDriver = deref(raw.DefaultDriver)
 	c.LogLevel = deref(raw.LogLevel)
 	if raw.StopTimeout != nil {
@@ -152,6 +185,10 @@ func parseDriverBlock(b driverSchema) (DriverConfig, error) {
 	attrs, diags := b.Remain.JustAttributes()
 	if diags.HasErrors() {
 		return DriverConfig{}, configError(diags)
+	}
+	if len(attrs) > maxDriverOptions {
+		return DriverConfig{}, fmt.Errorf("%w: %s: driver %q sets %d options; at most %d are allowed",
+			ErrConfig, dc.Pos, b.Name, len(attrs), maxDriverOptions)
 	}
 	for name, a := range attrs {
 		v, diags := a.Expr.Value(nil)

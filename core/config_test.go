@@ -62,6 +62,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"twice", "driver \"q\" {\n}\ndriver \"q\" {\n}\n", "configured twice"},
 		{"list option", "driver \"q\" {\n  x = [1]\n}\n", `c.hcl:2: driver "q": x: must be a string`},
 		{"wrong type", "plugin_dirs = \"/one\"\n", "c.hcl:1"},
+		{"unknown block", "state_dir = \"/x\"\nfoo {\n  a = 1\n}\n", `c.hcl:2: unknown block "foo"`},
+		{"unknown labelled block", "foo \"bar\" {}\n", `c.hcl:1: unknown block "foo"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,4 +131,15 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrConfig", err)
 		}
 	})
+}
+
+func TestConfigRelativePaths(t *testing.T) {
+	c, err := ParseConfig("/etc/hyperd/hyperd.hcl", []byte("state_dir = \"state\"\nplugin_dirs = [\"../lib\", \"/abs\"]\nsocket = \"run/h.sock\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDir != "/etc/hyperd/state" || c.Socket != "/etc/hyperd/run/h.sock" ||
+		len(c.PluginDirs) != 2 || c.PluginDirs[0] != "/etc/lib" || c.PluginDirs[1] != "/abs" {
+		t.Fatalf("relative paths not taken from the file's directory: %+v", c)
+	}
 }

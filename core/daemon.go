@@ -156,6 +156,11 @@ func (d *Daemon) checkConfigured() error {
 			d.log.Warn("config names a driver that was not found", "driver", name, "pos", dc.Pos)
 		}
 	}
+	if e, ok := found[d.cfg.DefaultDriver]; !ok {
+		d.log.Warn("the default driver was not found; runs that name no driver will fail", "driver", d.cfg.DefaultDriver)
+	} else if e.Err != nil {
+		d.log.Warn("the default driver is unusable; runs that name no driver will fail", "driver", e.Name, "error", e.Err)
+	}
 	return nil
 }
 
@@ -174,7 +179,7 @@ func (d *Daemon) driverSwapped(e DriverEntry) {
 			continue
 		}
 		if s := d.supervisor(rec.ID); s != nil {
-			d.reconcile(s, rec)
+			d.reconcileAfter(s, rec, true)
 		}
 	}
 }
@@ -279,6 +284,13 @@ func (d *Daemon) recoverAll(recs []Record, bad map[string]error) {
 // reconcile asks the driver about a VM the store says is live and feeds
 // the answer to its supervisor as the events that would have arrived.
 func (d *Daemon) reconcile(s *supervisor, rec Record) {
+	d.reconcileAfter(s, rec, false)
+}
+
+// reconcileAfter is reconcile; swapped says the daemon lived on and only
+// the driver's process changed, so a stop in flight keeps its timer and
+// its deadline instead of being finished by force.
+func (d *Daemon) reconcileAfter(s *supervisor, rec Record, swapped bool) {
 	drv, err := d.driverFunc(rec.Driver)()
 	if err != nil {
 		s.post(input{noteOnly: true, callErr: fmt.Errorf("recover: %w", err)})
@@ -305,13 +317,17 @@ func (d *Daemon) reconcile(s *supervisor, rec Record) {
 		case fsm.StatePaused:
 			ev = fsm.EventResumed
 		case fsm.StateStopping:
-			// The stop's caller and timer died with the old daemon;
+			// The stop's caller and timer died with an old daemon:
 			// finish the stop by force rather than leave it hanging.
-			ev = fsm.EventStopTimeout
+			// After a driver swap they live on, and the timer kills at
+			// the deadline unless the guest powers off first.
+			if !swapped {
+				ev = fsm.EventStopTimeout
+			}
 		}
-		s.post(input{event: ev, handle: h, status: &st})
+		s.post(input{event: ev, handle: h, status: &st, clearErr: true})
 	case sdk.RunStatePaused:
-		s.post(input{event: fsm.EventPaused, handle: h, status: &st})
+		s.post(input{event: fsm.EventPaused, handle: h, status: &st, clearErr: true})
 	}
 }
 
@@ -350,11 +366,17 @@ func (d *Daemon) VM(id string) (Record, error) {
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// idPattern is the shape of a VM id; a name of that shape would be
+// mistaken for one by hyperctl.
+var idPattern = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
 // validateSpec checks what every driver needs; the driver checks the rest.
 func validateSpec(spec sdk.Spec) error {
 	switch {
 	case spec.Name == "":
 		return sdk.InvalidSpec("name", "must be set")
+	case idPattern.MatchString(spec.Name):
+		return sdk.InvalidSpec("name", "%q looks like a vm id (12 hex digits), which hyperctl would take for one; pick another", spec.Name)
 	case !namePattern.MatchString(spec.Name):
 		return sdk.InvalidSpec("name", "%q must be 1 to 63 letters, digits, dots, dashes or underscores, starting with a letter or digit", spec.Name)
 	case spec.MemoryMiB == 0:
@@ -423,7 +445,8 @@ func newID() (string, error) {
 // it. Nothing is stored for a spec the daemon or the driver rejects. It
 // returns once the VM runs or failed to start, or ctx ends.
 func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record, error) {
-	if driver == "" {
+	byDefault := driver == ""
+	if byDefault {
 		driver = d.cfg.DefaultDriver
 	}
 	if err := validateSpec(spec); err != nil {
@@ -437,6 +460,9 @@ func (d *Daemon) Run(ctx context.Context, driver string, spec sdk.Spec) (Record,
 	}
 	defer d.releaseName(spec.Name)
 	e, err := d.registry.Get(driver)
+	if err != nil && byDefault {
+		return Record{}, fmt.Errorf("the host's default driver (--default-driver or default_driver in the config): %w", err)
+	}
 	if err != nil {
 		return Record{}, err
 	}

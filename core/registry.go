@@ -70,6 +70,14 @@ type Registry struct {
 
 	mu      sync.Mutex
 	entries map[string]*DriverEntry
+	// gen counts the processes installed per driver name; a restart loop
+	// ends once another process (a reload's) took its place.
+	gen map[string]uint64
+	// since is when the current process of each driver was installed,
+	// and backoff the last wait before a restart: a driver that dies
+	// soon after it starts waits longer each time.
+	since   map[string]time.Time
+	backoff map[string]time.Duration
 }
 
 // findDrivers lists the driver binaries in dirs. The first directory that
@@ -211,6 +219,9 @@ func DiscoverWith(ctx context.Context, o DiscoverOptions) *Registry {
 		ctx:      rctx,
 		cancel:   cancel,
 		entries:  make(map[string]*DriverEntry),
+		gen:      make(map[string]uint64),
+		since:    make(map[string]time.Time),
+		backoff:  make(map[string]time.Duration),
 	}
 	for i := range found {
 		e := found[i]
@@ -220,6 +231,7 @@ func DiscoverWith(ctx context.Context, o DiscoverOptions) *Registry {
 			log.Info("driver ready", "driver", e.Name, "version", e.Info.Version,
 				"health", e.Fingerprint.Health, "description", e.Fingerprint.Description)
 			if e.plugin != nil {
+				r.since[e.Name] = time.Now()
 				go r.watch(e.Name, e.plugin)
 			}
 		}
@@ -351,28 +363,49 @@ func (r *Registry) watch(name string, p *sdk.Plugin) {
 		r.mu.Unlock()
 		return
 	}
+	e.Err = fmt.Errorf("driver process exited; restarting")
+	e.Driver, e.plugin = nil, nil
+	path, gen := e.Path, r.gen[name]
+	wait := restartMin
+	if time.Since(r.since[name]) < restartStable {
+		wait = min(2*r.backoff[name], restartMax)
+		wait = max(wait, restartMin)
+	}
+	r.backoff[name] = wait
+	r.mu.Unlock()
+
 	if !p.Exited() {
 		// The driver ended its fingerprint stream but lives on: treat it
 		// as broken, since health can no longer be followed.
 		p.Close()
 	}
-	e.Err = fmt.Errorf("driver process exited; restarting")
-	e.Driver, e.plugin = nil, nil
-	path := e.Path
-	r.mu.Unlock()
-
-	r.log.Error("driver process exited; restarting", "driver", name)
-	r.restart(name, path)
+	r.log.Error("driver process exited; restarting", "driver", name, "retry_in", wait.String())
+	r.restart(name, path, gen, wait)
 }
 
-// restart relaunches a driver until it answers or the registry closes.
-func (r *Registry) restart(name, path string) {
-	wait := restartMin
+// restartStable is how long a driver process must have run for its next
+// restart to start again from restartMin.
+const restartStable = 10 * time.Second
+
+// current reports whether gen is still the driver's latest process: a
+// reload installs a newer one, which ends the restart loop.
+func (r *Registry) current(name string, gen uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen[name] == gen
+}
+
+// restart relaunches a driver, first after wait, until it answers, a
+// reload replaces it, or the registry closes.
+func (r *Registry) restart(name, path string, gen uint64, wait time.Duration) {
 	for attempt := 1; ; attempt++ {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+		if !r.current(name, gen) {
+			return
 		}
 		e := DriverEntry{Name: name, Path: path}
 		if err := checkExecutable(path); err != nil {
@@ -381,13 +414,18 @@ func (r *Registry) restart(name, path string) {
 			startDriver(r.ctx, &e, r.configs[name], r.logLevel, r.log)
 		}
 		if e.Err == nil {
+			if !r.current(name, gen) {
+				e.plugin.Close() // a reload won the race
+				return
+			}
 			r.log.Info("driver restarted", "driver", name, "attempt", attempt)
 			r.install(e)
 			return
 		}
 		wait = min(2*wait, restartMax)
 		r.mu.Lock()
-		if cur := r.entries[name]; cur != nil {
+		r.backoff[name] = wait
+		if cur := r.entries[name]; cur != nil && r.gen[name] == gen {
 			cur.Err = fmt.Errorf("driver process exited; restart %d failed: %w; retrying in %s", attempt, e.Err, wait)
 		}
 		r.mu.Unlock()
@@ -409,6 +447,8 @@ func (r *Registry) install(e DriverEntry) {
 		old = cur.plugin
 	}
 	r.entries[e.Name] = &e
+	r.gen[e.Name]++
+	r.since[e.Name] = time.Now()
 	hook := r.onSwap
 	r.mu.Unlock()
 

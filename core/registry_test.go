@@ -44,14 +44,18 @@ func TestDiscoverBadDrivers(t *testing.T) {
 		// reason is a piece of the listed error.
 		reason string
 	}{
-		"fake":          {wrap("healthy"), 0o755, ""},
-		"garbage":       {"#!/bin/sh\necho 'hello, i am not a plugin'\n", 0o755, "handshake"},
-		"exits":         {"#!/bin/sh\necho 'missing config' >&2\nexit 1\n", 0o755, "missing config"},
-		"hangs":         {"#!/bin/sh\nexec sleep 600\n", 0o755, "handshake"},
-		"hang-info":     {wrap("hang-info"), 0o755, "info"},
-		"other-version": {wrap("other-version"), 0o755, "99"},
-		"arm64":         {string(elfFor(183)), 0o755, "exec format error"},
-		"not-exec":      {"#!/bin/sh\n", 0o644, "not executable"},
+		"fake":    {wrap("healthy"), 0o755, ""},
+		"garbage": {"#!/bin/sh\necho 'hello, i am not a plugin'\n", 0o755, "handshake"},
+		"exits":   {"#!/bin/sh\necho 'missing config' >&2\nexit 1\n", 0o755, "missing config"},
+		"hangs":   {"#!/bin/sh\nexec sleep 600\n", 0o755, "handshake"},
+		// A wrapper whose child holds the driver's stdout and stderr:
+		// go-plugin waits for those pipes, so the group must be killed.
+		"wrapper-hangs":   {"#!/bin/sh\nsleep 600\n", 0o755, "handshake"},
+		"wrapper-garbage": {"#!/bin/sh\necho garbage\nsleep 600\n", 0o755, "garbage"},
+		"hang-info":       {wrap("hang-info"), 0o755, "info"},
+		"other-version":   {wrap("other-version"), 0o755, "99"},
+		"arm64":           {string(elfFor(183)), 0o755, "exec format error"},
+		"not-exec":        {"#!/bin/sh\n", 0o644, "not executable"},
 	}
 	for name, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, DriverPrefix+name), []byte(f.body), f.mode); err != nil {
@@ -91,5 +95,76 @@ func TestDiscoverBadDrivers(t *testing.T) {
 				t.Fatalf("reason %q lacks %q", e.Err, f.reason)
 			}
 		})
+	}
+}
+
+// TestReloadEndsRestartLoop: a driver that keeps failing to restart is
+// brought back by a reload, and the stale restart loop neither marks it
+// unusable again nor replaces it.
+func TestReloadEndsRestartLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts driver processes")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fail := filepath.Join(dir, "fail")
+	script := fmt.Sprintf("#!/bin/sh\n[ -e %q ] && exit 3\n%s=healthy exec %q \"$@\"\n", fail, driverModeEnv, self)
+	if err := os.WriteFile(filepath.Join(dir, DriverPrefix+"fake"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := Discover(ctx, []string{dir}, nil, "info", hclog.NewNullLogger())
+	defer r.Close()
+	first, err := r.Get("fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The process dies and every restart fails for a while.
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first.plugin.Close()
+	waitFor(t, 10*time.Second, "restart failures", func() bool {
+		_, err := r.Get("fake")
+		return err != nil && strings.Contains(err.Error(), "restart")
+	})
+
+	if err := os.Remove(fail); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(ctx, "fake"); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	reloaded, err := r.Get("fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let the stale loop's next attempt come and go.
+	if err := os.WriteFile(fail, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	now, err := r.Get("fake")
+	if err != nil {
+		t.Fatalf("after the stale loop's turn: %v", err)
+	}
+	if now.plugin != reloaded.plugin || reloaded.plugin.Exited() {
+		t.Fatal("the stale restart loop replaced or ended the reloaded driver")
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

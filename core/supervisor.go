@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,13 @@ type input struct {
 	// stopDone marks the completion of a driver Stop call; callErr says
 	// whether it failed, reason how the VM ended if it did not.
 	stopDone bool
+	// backstopped marks a noteOnly failure that a caller waiting on the
+	// VM should not see as the end of its wait: the stop timer still
+	// stands behind it and will kill.
+	backstopped bool
+	// clearErr says the driver answered again (a recovery): the last
+	// error no longer describes the VM.
+	clearErr bool
 	// reply, when set, receives the outcome once it is persisted.
 	reply chan error
 }
@@ -206,13 +214,13 @@ func (s *supervisor) handle(in input) (removed bool) {
 	cur := s.Snapshot()
 	if in.noteOnly {
 		next := cur
-		next.LastError = in.callErr.Error()
+		next.LastError = oneLine(in.callErr.Error())
 		next.UpdatedAt = time.Now().UTC()
 		if err := s.store.Put(next); err != nil {
 			s.log.Error("cannot persist a failed call", "error", err)
 			return false
 		}
-		s.publish(next, true)
+		s.publish(next, !in.backstopped)
 		return false
 	}
 	if in.explainExit {
@@ -238,7 +246,7 @@ func (s *supervisor) handle(in input) (removed bool) {
 			// The call failed, but the driver had reported the exit.
 			in = input{event: fsm.EventExited, reason: s.heldExit, callErr: in.callErr}
 		default:
-			in = input{noteOnly: true, callErr: in.callErr}
+			in = input{noteOnly: true, callErr: in.callErr, backstopped: s.timer != nil}
 			return s.handle(in)
 		}
 		if in.reason == "" {
@@ -274,9 +282,8 @@ func (s *supervisor) handle(in input) (removed bool) {
 		dirty = true
 		next.State = o.To
 		next.Reason = in.reason
-		if o.To == fsm.StateStarting || o.To == fsm.StateRunning {
-			next.LastError = ""
-		}
+		// A new state is news: the last failure belongs to the old one.
+		next.LastError = ""
 		if !o.To.Live() {
 			next.PID = 0
 		}
@@ -284,8 +291,12 @@ func (s *supervisor) handle(in input) (removed bool) {
 			s.heldExit = ""
 		}
 	}
+	if in.clearErr && next.LastError != "" {
+		next.LastError = ""
+		dirty = true
+	}
 	if in.callErr != nil {
-		next.LastError = in.callErr.Error()
+		next.LastError = oneLine(in.callErr.Error())
 		dirty = true
 	}
 	if in.handle != nil {
@@ -498,4 +509,10 @@ func (noPauser) Pause(context.Context, string, sdk.Handle) error {
 
 func (noPauser) Resume(context.Context, string, sdk.Handle) error {
 	return fmt.Errorf("resume: %w", sdk.ErrUnsupported)
+}
+
+// oneLine folds an error's text onto one line, for listings: go-plugin's
+// handshake errors, for one, span many.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,7 +39,8 @@ type LaunchOptions struct {
 // Plugin is a running driver process seen from the host.
 type Plugin struct {
 	*Client
-	pc *plugin.Client
+	pc  *plugin.Client
+	cmd *exec.Cmd
 }
 
 // Launch starts the driver binary at path, checks the magic cookie,
@@ -63,6 +65,10 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 	// crashing says why there.
 	tail := &tailBuffer{max: 2048}
 	cmd := exec.Command(path)
+	// Its own process group, so that a driver started through a wrapper
+	// script that leaves children holding its stdout and stderr can still
+	// be ended whole: go-plugin waits for those pipes to close.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = append(os.Environ(), LogLevelEnv+"="+opts.LogLevel)
 	if env, err := optionsEnv(opts.Options); err != nil {
 		return nil, err
@@ -81,6 +87,7 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 	})
 	defer func() {
 		if err != nil {
+			killGroup(cmd)
 			pc.Kill()
 		}
 	}()
@@ -109,7 +116,7 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (p *Plugin, er
 	if !ok {
 		return nil, fmt.Errorf("dispense driver %s: got %T, want *sdk.Client", path, raw)
 	}
-	return &Plugin{Client: c, pc: pc}, nil
+	return &Plugin{Client: c, pc: pc, cmd: cmd}, nil
 }
 
 // waitExit waits up to d for the driver process to end.
@@ -133,7 +140,35 @@ func (p *Plugin) PID() int {
 
 // Close ends the driver process: a polite request first, then a kill.
 // VMs the driver started keep running.
-func (p *Plugin) Close() { p.pc.Kill() }
+func (p *Plugin) Close() {
+	done := make(chan struct{})
+	go func() {
+		p.pc.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		// The driver left children holding its pipes, or ignores the
+		// request: end its whole group, which go-plugin then sees go.
+		killGroup(p.cmd)
+		<-done
+	}
+}
+
+// closeGrace bounds a polite Close before the driver's process group is
+// killed. go-plugin itself allows a driver 2 s to exit after asking.
+const closeGrace = 3 * time.Second
+
+// killGroup kills the process group a driver was started in. The VMs a
+// driver starts run in groups of their own and are not touched.
+func killGroup(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	// Fails only when the group is already gone.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {

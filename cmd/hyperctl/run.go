@@ -43,7 +43,7 @@ passes a driver-specific option and may repeat. Without --driver hyperd
 uses the host's default driver.`,
 		Example: `  hyperctl run --name web --kernel ./vmlinuz --initrd ./initrd.img \
       --cmdline "console=ttyS0" --memory 1G --cpus 2
-  id=$(hyperctl run --kernel /boot/vmlinuz --disk ./root.img --disk ./seed.iso:ro)`,
+  id=$(hyperctl run --name db --kernel /boot/vmlinuz --disk ./root.img --disk ./seed.iso:ro)`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.dial()
@@ -66,7 +66,7 @@ uses the host's default driver.`,
 	}
 
 	f := cmd.Flags()
-	f.StringVar(&o.name, "name", "", "name of the VM")
+	f.StringVar(&o.name, "name", "", "name of the VM (required): 1 to 63 letters, digits, dots, dashes or underscores")
 	f.StringVar(&o.driver, "driver", "", "driver to run the VM with (default: the host's default)")
 	f.Var(&o.kernel, "kernel", "kernel image to boot")
 	f.Var(&o.initrd, "initrd", "initial ramdisk")

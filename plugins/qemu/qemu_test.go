@@ -163,6 +163,40 @@ func TestRealQEMU(t *testing.T) {
 		vm.wantGone(t)
 	})
 
+	t.Run("recover a start cut short", func(t *testing.T) {
+		// A driver spawns QEMU (paused, -S) and dies before Start returns
+		// the new handle: the daemon still holds Create's, with no pid.
+		first := New(log)
+		vm := create(t, first, root, "cut", guest.Kernel, guest.Initrd)
+		h, err := decodeHandle(vm.id, vm.handle())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := first.spawn(vm.id, h, DefaultBinary, AccelTCG)
+		if err != nil {
+			t.Fatalf("spawn: %v", err)
+		}
+		pid := v.h.PID
+		deadline := time.Now().Add(10 * time.Second)
+		for !pidFileExists(h) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		first.Close()
+
+		second := New(log)
+		defer second.Close()
+		_, st, err := second.Recover(t.Context(), vm.id, vm.handle())
+		if err != nil {
+			t.Fatalf("Recover: %v", err)
+		}
+		if st.State != sdk.RunStateStopped || st.ExitReason != reasonInterrupted {
+			t.Fatalf("Recover = %+v, want stopped: %s", st, reasonInterrupted)
+		}
+		if err := syscall.Kill(pid, 0); err == nil && !zombie(pid) {
+			t.Fatalf("the half-started qemu %d still runs", pid)
+		}
+	})
+
 	t.Run("recover from a new driver", func(t *testing.T) {
 		d1 := New(log.Named("first"))
 		vm := create(t, d1, root, "recover", guest.Kernel, guest.Initrd)
@@ -414,4 +448,14 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// zombie reports whether pid has exited and waits only for its parent.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
@@ -27,7 +31,7 @@ func (d *Driver) lookup(ctx context.Context, vmID string, h handle) (*vm, error)
 	if v := d.current(vmID, h); v != nil {
 		return v, nil
 	}
-	if h.PID == 0 {
+	if h.PID == 0 && !pidFileExists(h) {
 		return nil, nil
 	}
 
@@ -36,7 +40,19 @@ func (d *Driver) lookup(ctx context.Context, vmID string, h handle) (*vm, error)
 		d.attachMu.Unlock()
 		return v, nil
 	}
-	proc, err := openProcess(h.PID, h.StartTime, qmpChardev(h.QMPSocket))
+	var proc *process
+	err := fmt.Errorf("no pid in the handle: %w", errGone)
+	if h.PID != 0 {
+		proc, err = openProcess(h.PID, h.StartTime, qmpChardev(h.QMPSocket))
+	}
+	if errors.Is(err, errGone) {
+		// The handle may predate a start that was cut short, with the
+		// daemon, before it could hand back the new process: QEMU's pid
+		// file names it, and its QMP socket argument proves it ours.
+		if p, ph, perr := fromPidFile(h); perr == nil {
+			proc, h, err = p, ph, nil
+		}
+	}
 	if errors.Is(err, errGone) {
 		d.attachMu.Unlock()
 		d.log.Info("qemu process gone", "vm_id", vmID, "pid", h.PID, "error", err)
@@ -121,7 +137,50 @@ func (d *Driver) Recover(ctx context.Context, vmID string, hb sdk.Handle) (sdk.H
 	if err != nil {
 		return nil, sdk.Status{}, fmt.Errorf("recover vm %s: %w", vmID, err)
 	}
+	if st.State == sdk.RunStateCreated && v != nil && v.alive() {
+		// A start cut short: QEMU waits in prelaunch for a cont that
+		// will never come. End it rather than leave it behind.
+		v.log.Info("killing a qemu whose start was interrupted")
+		if err := v.kill(ctx); err != nil {
+			return nil, sdk.Status{}, fmt.Errorf("recover vm %s: %w", vmID, err)
+		}
+		st = sdk.Status{State: sdk.RunStateStopped, ExitReason: reasonInterrupted, ConsoleLog: st.ConsoleLog}
+	}
+	if v != nil {
+		return v.h.encode(), st, nil
+	}
 	return hb, st, nil
+}
+
+// reasonInterrupted is the exit reason of a VM whose start was cut short.
+const reasonInterrupted = "start interrupted: the half-started qemu was killed"
+
+func pidFileExists(h handle) bool {
+	_, err := os.Stat(filepath.Join(h.WorkDir, pidFileName))
+	return err == nil
+}
+
+// fromPidFile finds the QEMU a pid file in the work directory names, and
+// returns it with h updated to name it.
+func fromPidFile(h handle) (*process, handle, error) {
+	b, err := os.ReadFile(filepath.Join(h.WorkDir, pidFileName))
+	if err != nil {
+		return nil, h, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return nil, h, fmt.Errorf("pid file: %q is not a pid", b)
+	}
+	start, err := procStartTime(pid)
+	if err != nil {
+		return nil, h, fmt.Errorf("pid %d: %w", pid, errGone)
+	}
+	proc, err := openProcess(pid, start, qmpChardev(h.QMPSocket))
+	if err != nil {
+		return nil, h, err
+	}
+	h.PID, h.StartTime = pid, start
+	return proc, h, nil
 }
 
 // Status reports whether QEMU runs and what QMP says of the guest.
