@@ -187,10 +187,11 @@ func (d *Driver) available() (runner, error) {
 // Create checks that this host can run Xen domains, validates the spec
 // and writes the domain's xl config. Nothing runs until Start.
 func (d *Driver) Create(_ context.Context, vmID string, s sdk.Spec, workDir string) (sdk.Handle, error) {
-	if _, err := d.available(); err != nil {
+	// A bad spec is named as such on any host, dom0 or not.
+	if err := validateSpec(s); err != nil {
 		return nil, fmt.Errorf("create vm %s: %w", vmID, err)
 	}
-	if err := validateSpec(s); err != nil {
+	if _, err := d.available(); err != nil {
 		return nil, fmt.Errorf("create vm %s: %w", vmID, err)
 	}
 	if err := validateWorkDir(workDir); err != nil {

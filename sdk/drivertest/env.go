@@ -165,11 +165,19 @@ func (e *env) kill(in *inst) {
 	in.events.stop()
 }
 
-// needGuest skips the check when no guest kernel was given.
+// needGuest skips the check when no guest kernel was given, or when
+// the driver says its backend cannot run VMs on this host (the
+// fingerprint check fails for that, once, with the reason).
 func (e *env) needGuest() {
 	e.t.Helper()
 	if e.cfg.Guest.Kernel == "" {
 		e.t.Skipf("no guest kernel given: this check boots a VM")
+	}
+	in := e.driver()
+	ctx, cancel := context.WithTimeout(e.ctx, DefaultFingerprintWait)
+	defer cancel()
+	if fp, err := in.Driver.Fingerprint(ctx); err == nil && fp.Health == sdk.HealthUnhealthy {
+		e.t.Skipf("the backend cannot run VMs on this host: %s", fp.Description)
 	}
 }
 
