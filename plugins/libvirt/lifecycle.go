@@ -381,8 +381,15 @@ func (d *Driver) status(h handle) (sdk.Status, error) {
 		st.ExitReason = d.exitReason(h.UUID)
 		return st, nil
 	}
-	d.track(h)
 	st.PID = int64(qemuPID(h.Domain, h.UUID))
+	if st.PID == 0 && localURI(h.URI) {
+		// libvirtd has not yet noticed that the QEMU behind a domain it
+		// calls running is gone (it takes a second or more); the host's
+		// processes are the truth.
+		st.State, st.ExitReason = sdk.RunStateStopped, reasonDied
+		return st, nil
+	}
+	d.track(h)
 	return st, nil
 }
 

@@ -127,3 +127,9 @@ func (d *Driver) watchQEMU(h handle, gone <-chan struct{}) {
 		d.hub.Publish(sdk.Event{VMID: vmID, Type: sdk.EventExited, Reason: reasonDied, Time: time.Now()})
 	}
 }
+
+// localURI reports whether uri names a libvirtd on this host, whose QEMU
+// processes this driver can see.
+func localURI(uri string) bool {
+	return strings.HasPrefix(uri, "qemu:///")
+}
