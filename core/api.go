@@ -203,6 +203,8 @@ func (a *apiServer) ConsoleLog(r *apiv1.ConsoleLogRequest, stream apiv1.Hyperd_C
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.d.draining:
+			return status.Error(codes.Unavailable, "hyperd is shutting down; the vm keeps running")
 		case <-time.After(consolePollInterval):
 		}
 	}

@@ -77,6 +77,17 @@ type Daemon struct {
 	lost map[string]error
 	// pending holds the names of VMs whose Run has not stored them yet.
 	pending map[string]struct{}
+
+	// draining closes when the daemon begins to shut down, ending the
+	// API's endless streams so that a graceful stop need not wait.
+	draining  chan struct{}
+	drainOnce sync.Once
+}
+
+// Drain ends the API's following streams (logs -f), before the server
+// stops gracefully. VMs are not touched.
+func (d *Daemon) Drain() {
+	d.drainOnce.Do(func() { close(d.draining) })
 }
 
 // Open starts a daemon: it opens the store, discovers drivers and recovers
@@ -106,14 +117,15 @@ func Open(cfg Config) (d *Daemon, err error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d = &Daemon{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		store:   store,
-		ctx:     ctx,
-		cancel:  cancel,
-		vms:     make(map[string]*supervisor),
-		lost:    make(map[string]error),
-		pending: make(map[string]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    store,
+		ctx:      ctx,
+		cancel:   cancel,
+		vms:      make(map[string]*supervisor),
+		lost:     make(map[string]error),
+		pending:  make(map[string]struct{}),
+		draining: make(chan struct{}),
 	}
 	dctx, dcancel := context.WithTimeout(ctx, cfg.DiscoveryTimeout)
 	defer dcancel()

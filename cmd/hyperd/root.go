@@ -185,6 +185,7 @@ func run(ctx context.Context, o options, drivers map[string]core.DriverConfig) e
 	case err := <-served:
 		log.Error("api server stopped", "error", err)
 	}
+	d.Drain()
 	graceful := make(chan struct{})
 	go func() {
 		srv.GracefulStop()
