@@ -545,7 +545,7 @@ func (d *Daemon) releaseName(name string) {
 
 // Start boots a created or stopped VM and returns once it runs or failed.
 func (d *Daemon) Start(ctx context.Context, id string) (Record, error) {
-	return d.doAndWait(ctx, id, input{event: fsm.EventStart}, fsm.StateRunning, fsm.StateFailed, fsm.StateStopped)
+	return d.doAndWait(ctx, id, input{event: fsm.EventStart}, fsm.StateRunning, fsm.StatePaused, fsm.StateFailed, fsm.StateStopped)
 }
 
 // Stop powers a VM off gracefully, killing it past timeout, and returns
@@ -614,7 +614,7 @@ func (d *Daemon) doAndWait(ctx context.Context, id string, in input, want ...fsm
 		}
 		return false
 	})
-	if err == nil && in.event == fsm.EventStart && rec.State != fsm.StateRunning {
+	if err == nil && in.event == fsm.EventStart && !rec.State.Live() {
 		err = fmt.Errorf("vm %s did not start: %s", id, rec.Reason)
 	}
 	return rec, err

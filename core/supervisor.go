@@ -304,7 +304,10 @@ func (s *supervisor) handle(in input) (removed bool) {
 		dirty = true
 	}
 	if in.status != nil {
-		if o.Kind == fsm.KindMove && o.To.Live() {
+		// A driver's own event may have moved the VM already (libvirt
+		// reports a paused start before Start returns); the status still
+		// brings the pid.
+		if next.State.Live() && (o.Kind == fsm.KindMove || in.status.PID != 0) {
 			next.PID = in.status.PID
 		}
 		if in.status.ConsoleLog != "" {
@@ -430,6 +433,9 @@ func (s *supervisor) call(rec Record, a fsm.Action, stopTimeout time.Duration) b
 		in := input{event: fsm.EventStarted, handle: h}
 		if st, err := d.Status(ctx, rec.ID, h); err == nil {
 			in.status = &st
+			if st.State == sdk.RunStatePaused {
+				in.event = fsm.EventPaused // started paused, as its spec asked
+			}
 		}
 		s.post(in)
 	case fsm.ActionDriverStop:

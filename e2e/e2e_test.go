@@ -262,3 +262,35 @@ func TestDaemonRestartLeavesVMsRunning(t *testing.T) {
 		})
 	}
 }
+
+// TestStartPaused: a VM run with start_paused is reported paused with
+// its process up, and boots once resumed.
+func TestStartPaused(t *testing.T) {
+	g := testguest.Build(t)
+	for _, dc := range driverCases {
+		if dc.name != "qemu" && dc.name != "libvirt" {
+			continue // the only drivers that declare the option
+		}
+		t.Run(dc.name, func(t *testing.T) {
+			dc.need(t)
+			d := newDaemon(t, nil)
+			d.start()
+			out := d.mustCtl("run", "--name", "held", "--driver", dc.name, "--memory", "256M",
+				"--kernel", g.Kernel, "--initrd", g.Initrd, "--cmdline", dc.guestCmdline(),
+				"--opt", "start_paused=true")
+			id := strings.TrimSpace(out)
+			v := d.inspect(id)
+			if v.State != "paused" || !alive(v.pid()) {
+				t.Fatalf("after a paused start: %+v, want paused with a live pid", v)
+			}
+			d.mustCtl("resume", id)
+			d.waitConsole(id, testguest.ReadyLine, dc.bootTimeout())
+			d.mustCtl("kill", id)
+			d.mustCtl("rm", id)
+			d.term()
+			if left := dc.leftovers(d); len(left) != 0 {
+				t.Fatalf("left behind: %v", left)
+			}
+		})
+	}
+}

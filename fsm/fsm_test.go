@@ -115,6 +115,7 @@ func TestTransitions(t *testing.T) {
 		{"boot done", StateStarting, EventStarted, KindMove, StateRunning, nil},
 		{"boot failed", StateStarting, EventStartFailed, KindMove, StateFailed, nil},
 		{"died while booting", StateStarting, EventExited, KindMove, StateFailed, nil},
+		{"started paused", StateStarting, EventPaused, KindMove, StatePaused, nil},
 		{"stop while booting", StateStarting, EventStop, KindReject, StateInvalid, nil},
 		{"guest powered off", StateRunning, EventExited, KindMove, StateStopped, nil},
 		{"pause", StateRunning, EventPause, KindStay, StateInvalid, []Action{ActionDriverPause}},

@@ -51,10 +51,11 @@ var table = [numStates][numEvents]Outcome{
 		EventStopTimeout: ignore,
 		EventExited:      move(StateFailed),
 		EventPause:       reject("wait until it runs"),
-		EventPaused:      ignore,
-		EventResume:      reject("it is not paused"),
-		EventResumed:     ignore,
-		EventRemove:      reject("kill it first"),
+		// A driver asked to start a VM paused reports it so, not started.
+		EventPaused:  move(StatePaused),
+		EventResume:  reject("it is not paused"),
+		EventResumed: ignore,
+		EventRemove:  reject("kill it first"),
 	},
 	StateRunning: {
 		EventStart:       reject("it is already running"),

@@ -144,6 +144,12 @@ func (d *Driver) Info(context.Context) (sdk.Info, error) {
 				Type:    "string",
 				Default: accelAuto,
 			},
+			{
+				Name:        optStartPaused,
+				Description: "Start the domain with its vCPUs stopped (the VM is paused until resumed).",
+				Type:        "bool",
+				Default:     "false",
+			},
 		},
 	}, nil
 }

@@ -153,7 +153,11 @@ func (d *Driver) Start(ctx context.Context, vmID string, hb sdk.Handle) (sdk.Han
 	// Tracked before it exists, so that not even an immediate failure's
 	// stop event is missed.
 	d.track(h)
-	dom, err := c.DomainCreateXML(xml, libvirt.DOMAIN_NONE)
+	flags := libvirt.DOMAIN_NONE
+	if h.Spec.Options[optStartPaused] == "true" {
+		flags = libvirt.DOMAIN_START_PAUSED
+	}
+	dom, err := c.DomainCreateXML(xml, flags)
 	if err != nil {
 		d.untrack(h.UUID)
 		if connectionError(err) {

@@ -33,6 +33,8 @@ var (
 const (
 	optURI   = "uri"
 	optAccel = "accel"
+	// optStartPaused starts the domain with VIR_DOMAIN_START_PAUSED.
+	optStartPaused = "start_paused"
 )
 
 // Accelerator values of the accel option.
@@ -84,8 +86,12 @@ func validateOptions(opts map[string]string) error {
 			if v == "" {
 				return sdk.InvalidSpec("options."+k, "empty: give a libvirt URI such as %s, or leave the option out", DefaultURI)
 			}
+		case optStartPaused:
+			if v != "true" && v != "false" {
+				return sdk.InvalidSpec("options."+k, "%q is not true or false", v)
+			}
 		default:
-			return sdk.InvalidSpec("options."+k, "unknown option; this driver knows %s, %s", optAccel, optURI)
+			return sdk.InvalidSpec("options."+k, "unknown option; this driver knows %s, %s, %s", optAccel, optURI, optStartPaused)
 		}
 	}
 	return nil

@@ -114,6 +114,12 @@ func (d *Driver) Info(context.Context) (sdk.Info, error) {
 				Type:        "string",
 				Default:     "q35",
 			},
+			{
+				Name:        optStartPaused,
+				Description: "Start with the guest's vCPUs stopped (the VM is paused until resumed).",
+				Type:        "bool",
+				Default:     "false",
+			},
 		},
 	}, nil
 }

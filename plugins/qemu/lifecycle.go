@@ -79,6 +79,10 @@ func (d *Driver) Start(ctx context.Context, vmID string, hb sdk.Handle) (_ sdk.H
 	if err := v.setMonitor(m); err != nil {
 		return nil, fmt.Errorf("start vm %s: %w", vmID, err)
 	}
+	if h.Spec.Options[optStartPaused] == "true" {
+		v.log.Info("vm started paused", "accelerator", string(accel))
+		return v.h.encode(), nil
+	}
 	if err := rawMonitor(ctx, m).Cont(); err != nil {
 		return nil, fmt.Errorf("start vm %s: cont: %w", vmID, d.diedOr(v, err))
 	}

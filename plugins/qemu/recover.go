@@ -232,6 +232,10 @@ func (d *Driver) status(ctx context.Context, h handle, v *vm) (sdk.Status, error
 	}
 	st.Attributes["qemu_status"] = qs.Status.String()
 	st.State = runState(qs)
+	if st.State == sdk.RunStateCreated && v.h.Spec.Options[optStartPaused] == "true" {
+		// Started paused on purpose: prelaunch is its paused state.
+		st.State = sdk.RunStatePaused
+	}
 	return st, nil
 }
 

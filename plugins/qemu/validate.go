@@ -28,6 +28,9 @@ const (
 const (
 	optAccel   = "accel"
 	optMachine = "machine"
+	// optStartPaused leaves the guest's vCPUs stopped after the start:
+	// QEMU stays in prelaunch, and a resume boots the guest.
+	optStartPaused = "start_paused"
 )
 
 var (
@@ -67,8 +70,10 @@ func validateOptions(opts map[string]string) error {
 			allowed = accelValues
 		case optMachine:
 			allowed = machineValues
+		case optStartPaused:
+			allowed = []string{"true", "false"}
 		default:
-			return sdk.InvalidSpec("options."+k, "unknown option; this driver knows %s, %s", optAccel, optMachine)
+			return sdk.InvalidSpec("options."+k, "unknown option; this driver knows %s, %s, %s", optAccel, optMachine, optStartPaused)
 		}
 		if !slices.Contains(allowed, v) {
 			return sdk.InvalidSpec("options."+k, "%q is not one of %s", v, strings.Join(allowed, ", "))
