@@ -86,8 +86,8 @@ func (h *hyperdCycler) cycle(ctx context.Context, n int64) error {
 		return fmt.Errorf("run vm through %s: %w", h.driver, err)
 	}
 	id := r.GetVm().GetId()
-	if st := r.GetVm().GetState(); st != "running" {
-		return fmt.Errorf("vm %s through %s is %s after run, want running", id, h.driver, st)
+	if st := r.GetVm().GetState(); st != "paused" {
+		return fmt.Errorf("vm %s through %s is %s after run, want paused", id, h.driver, st)
 	}
 	if err := h.timed("kill", func() error {
 		_, err := h.d.api.KillVM(ctx, &apiv1.KillVMRequest{Id: id})

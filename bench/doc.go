@@ -12,10 +12,8 @@
 // children, and direct libvirt domains are transient ones named
 // hyperd-bench-PID-N. Cleanup goes by those PIDs and names only.
 //
-// Limitations: neither the qemu nor the libvirt driver can create a VM
-// that stays paused (no start-paused option; the qemu driver starts QEMU
-// with -S but always sends cont), so hyperd's control-plane cycle runs
-// the guest for the few milliseconds between cont and the kill, while
-// the baselines never run it. Times are wall-clock on a shared host and
-// vary with its load; the run records the load average it saw.
+// Limitations: times are wall-clock on a shared host and vary with its
+// load; the run records the load average it saw. hyperd's cycle runs
+// with the drivers' start_paused option, so that, as in the baselines,
+// no guest code runs.
 package bench

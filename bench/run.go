@@ -13,6 +13,7 @@ import (
 
 	apiv1 "github.com/hyperd/hyperd/api/hyperd/v1"
 	"github.com/hyperd/hyperd/internal/testguest"
+	"google.golang.org/protobuf/proto"
 )
 
 // guestMemoryMiB is every VM's memory. A paused VM never touches it, and
@@ -169,10 +170,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	defer lv.close()
 
-	hq := &hyperdCycler{d: d, driver: "qemu", spec: spec}
+	// The cycle's VM never runs its guest, as in the baselines: QEMU
+	// stays in prelaunch, libvirt's domain starts paused.
+	paused := proto.Clone(spec).(*apiv1.VMSpec)
+	paused.Options = map[string]string{"start_paused": "true"}
+	hq := &hyperdCycler{d: d, driver: "qemu", spec: paused}
 	cyclers := map[Path]cycler{
 		PathHyperdQEMU:    hq,
-		PathHyperdLibvirt: &hyperdCycler{d: d, driver: "libvirt", spec: spec},
+		PathHyperdLibvirt: &hyperdCycler{d: d, driver: "libvirt", spec: paused},
 		PathBareQEMU:      &bareQEMU{root: root, guest: g},
 		PathLibvirt:       lv,
 		PathBarePoll20:    &bareQEMU{root: root, guest: g, retry: 20 * time.Millisecond},
