@@ -120,7 +120,7 @@ func (c *client) check(ctx context.Context, err error) error {
 	case code == codes.Canceled && errors.Is(ctx.Err(), context.Canceled):
 		return errInterrupted
 	case code == codes.DeadlineExceeded && deadlinePassed(ctx):
-		return fmt.Errorf("no answer from hyperd at %s within %s (see --request-timeout)",
+		return fmt.Errorf("no answer from hyperd at %s within %s (see --request-timeout); the request may still complete, so check hyperctl ls",
 			c.socket, c.requestTimeout)
 	}
 	return &apiError{code: st.Code(), msg: st.Message()}
