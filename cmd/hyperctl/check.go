@@ -107,6 +107,10 @@ func defaultGuest(g *drivertest.Guest) {
 		{&g.StubbornInitrd, "initrd-stubborn.img"},
 	} {
 		if *f.p != "" {
+			// The driver runs elsewhere and takes absolute paths only.
+			if abs, err := filepath.Abs(*f.p); err == nil {
+				*f.p = abs
+			}
 			continue
 		}
 		path, err := filepath.Abs(filepath.Join(defaultGuestDir, f.name))

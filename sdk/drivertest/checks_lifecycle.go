@@ -117,6 +117,64 @@ func checkKillRunning(e *env) {
 	e.t.Logf("killed: %q", st.ExitReason)
 }
 
+// checkKillStarting kills a VM while its Start is still in flight. The
+// Kill may win (Start fails) or come first and find nothing yet (Start
+// succeeds, and a second Kill ends the VM); either way Start returns,
+// and nothing of the VM runs after.
+func checkKillStarting(e *env) {
+	e.needGuest()
+	in := e.driver()
+	v := e.newVM(in, e.cfg.Guest.Initrd)
+	type result struct {
+		h   sdk.Handle
+		err error
+	}
+	started := make(chan result, 1)
+	go func() {
+		h, err := in.Driver.Start(e.ctx, v.id, v.h)
+		started <- result{h, err}
+	}()
+	// Long enough for a driver to have begun spawning, far shorter than
+	// any boot.
+	time.Sleep(killDuringStartAfter)
+	if err := in.Driver.Kill(e.ctx, v.id, v.h); err != nil {
+		e.t.Fatalf("Kill during Start: %v", err)
+	}
+	var r result
+	select {
+	case r = <-started:
+	case <-time.After(e.cfg.BootTimeout):
+		e.t.Fatalf("Start did not return within %s of a Kill", e.cfg.BootTimeout)
+	}
+	if r.err == nil {
+		e.t.Logf("Start won the race; killing the vm it started")
+		if len(r.h) > 0 {
+			v.h = r.h
+		}
+		if err := in.Driver.Kill(e.ctx, v.id, v.h); err != nil {
+			e.t.Fatalf("Kill after Start: %v", err)
+		}
+	} else {
+		e.t.Logf("Start ended by the Kill: %v", r.err)
+	}
+	deadline := time.Now().Add(stateWait)
+	for {
+		st := e.status(in, v)
+		if st.State == sdk.RunStateStopped || st.State == sdk.RunStateCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after Kill during Start the vm is %s, want stopped (or created, if it never ran)", st.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.wantProcsGone(v, "Kill during Start")
+}
+
+// killDuringStartAfter is how long checkKillStarting lets Start run
+// before it kills.
+const killDuringStartAfter = 100 * time.Millisecond
+
 func checkKillPaused(e *env) {
 	e.needGuest()
 	in := e.driver()

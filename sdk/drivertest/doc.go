@@ -41,7 +41,8 @@
 //     console, pause and resume, a graceful stop, a restart, destroy.
 //   - stop_past_deadline: a guest that ignores the power button is forced
 //     off, and Stop returns within its timeout and a margin.
-//   - kill_running and kill_paused: Kill from each live state.
+//   - kill_running, kill_starting and kill_paused: Kill from each live
+//     state, a Start still in flight included.
 //   - repeated_calls: stop twice, kill a stopped VM, destroy twice, and
 //     destroy a VM the driver process never saw.
 //   - events_exit: Events reports an exit with a reason after a stop and

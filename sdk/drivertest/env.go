@@ -224,7 +224,10 @@ func (e *env) addVM() *vm {
 	e.t.Helper()
 	e.mu.Lock()
 	e.nextVM++
-	id := fmt.Sprintf("%s-%d", e.name, e.nextVM)
+	// The run's tag keeps two suites on one host (two drivers checked at
+	// once, say) apart where a backend's names are global, as libvirt's
+	// domain names are.
+	id := fmt.Sprintf("%s-%d-%s", e.name, e.nextVM, e.s.tag)
 	e.mu.Unlock()
 	v := &vm{id: id, dir: e.dir(id)}
 	e.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ var checks = []check{
 	{"lifecycle", checkLifecycle},
 	{"stop_past_deadline", checkStopPastDeadline},
 	{"kill_running", checkKillRunning},
+	{"kill_starting", checkKillStarting},
 	{"kill_paused", checkKillPaused},
 	{"repeated_calls", checkRepeatedCalls},
 	{"events_exit", checkEventsExit},
@@ -99,6 +101,8 @@ func Check(ctx context.Context, cfg Config) (Report, error) {
 type suite struct {
 	cfg  Config
 	root string // the suite's own directory; every VM's work dir is inside
+	// tag ends every VM id of the run, unique on the host.
+	tag string
 
 	mu sync.Mutex
 	// procs are the driver and VM processes the run has seen, for the
@@ -115,7 +119,7 @@ func newSuite(cfg Config) (*suite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drivertest: work dir: %w", err)
 	}
-	return &suite{cfg: cfg, root: root}, nil
+	return &suite{cfg: cfg, root: root, tag: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}, nil
 }
 
 func (s *suite) run(t T, c check) {
