@@ -19,13 +19,10 @@
 // fails it.
 //
 // It skips, naming the Debian package, only when one is missing, and in
-// -short mode. HYPERD_XEN_PVH=1 also boots a PVH guest (about a minute
-// more). HYPERD_XEN_KEEP=DIR keeps the serial log and the built images
+// -short mode. It boots a PV and a PVH guest; HYPERD_XEN_PVH=0 leaves
+// the PVH one out (about a minute less). HYPERD_XEN_KEEP=DIR keeps the serial log and the built images
 // in DIR.
 //
 // Limitations: one vCPU and software emulation make a run take four to
-// five minutes of one host core, and runTimeout kills it at eight. The
-// conformance suite's recover_dead check is skipped: it ends a VM's
-// process behind the driver's back, and a Xen domain has none; dom0check
-// destroys a domain behind the driver's back instead.
+// six minutes of one host core, and runTimeout kills it at nine.
 package xentest

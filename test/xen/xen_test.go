@@ -23,7 +23,7 @@ const (
 	// runTimeout bounds the whole nested boot and test. QEMU runs about
 	// four minutes on a loaded 2-core host: dom0check's own steps one,
 	// the e2e lifecycle body one and a half, the conformance suite two.
-	runTimeout = 8 * time.Minute
+	runTimeout = 9 * time.Minute
 	// exitUnavailable is build-dom0.sh's exit status for a missing
 	// Debian package.
 	exitUnavailable = 69
@@ -181,7 +181,7 @@ func boot(t *testing.T, qemu, work, share string) ([]result, []string) {
 	defer cancel()
 
 	dom0 := dom0Cmdline
-	if os.Getenv("HYPERD_XEN_PVH") == "1" {
+	if os.Getenv("HYPERD_XEN_PVH") != "0" {
 		dom0 += " xentest.pvh=1"
 	}
 	cmd := exec.CommandContext(ctx, qemu,

@@ -103,11 +103,7 @@ func (r *runner) conformance(g guestFiles) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "hyperctl"), "drivers", "check",
 		filepath.Join(bin, "plugins", "hyperd-driver-xen"),
 		"--kernel", g.kernel, "--initrd", g.initrd, "--stubborn-initrd", g.stubborn,
-		"--cmdline", guestCmdline, "-o", "json",
-		// recover_dead ends a VM's process behind the driver's back and
-		// skips when the driver reports no pid; a Xen domain has none,
-		// so its boot here would buy only that skip.
-		"--skip", "recover_dead")
+		"--cmdline", guestCmdline, "-o", "json")
 	cmd.Dir = "/tmp"
 	var out bytes.Buffer
 	cmd.Stdout = &out
