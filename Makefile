@@ -29,7 +29,8 @@ guest: ## build the test guest (kernel and busybox initrds) in build/guest
 demo: deps build guest ## boot a real guest through hyperd and the QEMU driver
 	./scripts/demo.sh
 
-test: deps build guest ## run every test, with real QEMU
+test: deps build guest ## run every test, with real QEMU, libvirtd and nested Xen
+	./scripts/start-libvirtd.sh
 	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		$(GO) test -count=1 -timeout 25m ./...
 	HYPERD_BIN_DIR=$(CURDIR)/$(BIN) HYPERD_GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
@@ -59,6 +60,7 @@ test-short: ## unit tests only, no VMs booted
 	$(GO) test -short ./...
 
 bench: build guest ## benchmarks
+	./scripts/start-libvirtd.sh
 	$(GO) run ./bench/cmd/hyperd-bench -bin $(BIN) -guest $(GUEST_DIR) \
 		-json $(or $(BENCH_JSON),build/bench.json) $(BENCH_FLAGS)
 
