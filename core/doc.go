@@ -6,7 +6,12 @@
 // report, a timer) through the fsm table, persists the outcome, and only
 // then acknowledges the caller and performs the actions.
 //
-// Limitations: a driver process that dies is marked unhealthy but not yet
-// restarted, and its VMs are not re-adopted until the daemon restarts;
-// the daemon has no config file, metrics or driver hot swap yet.
+// A driver process that dies is restarted with backoff, and a reload
+// swaps in a new binary; either way the daemon follows the new process's
+// events and recovers the driver's VMs through it. The config file (HCL)
+// sets the daemon's paths, the default driver and each driver's options,
+// checked against the schema the driver publishes.
+//
+// Limitations: there are no Prometheus metrics yet, and a removed API
+// socket file is not noticed while the daemon runs.
 package core
