@@ -141,31 +141,32 @@ type Fingerprint struct {
 // Disk is a block device given to the guest.
 type Disk struct {
 	// Path is the image file on the host.
-	Path string
+	Path string `json:"path"`
 	// Format is "raw" or "qcow2"; empty means raw.
-	Format string
+	Format string `json:"format,omitempty"`
 	// ReadOnly disks are given to the guest read-only.
 	ReadOnly bool
 }
 
-// Spec is what the operator asked for.
+// Spec is what the operator asked for. Its JSON form is stable, so a
+// driver can keep it in its handle as it is.
 type Spec struct {
 	// Name is the operator's name for the VM.
-	Name string
+	Name string `json:"name"`
 	// VCPUs is the number of virtual CPUs.
-	VCPUs uint32
+	VCPUs uint32 `json:"vcpus"`
 	// MemoryMiB is the guest's memory in MiB.
-	MemoryMiB uint64
+	MemoryMiB uint64 `json:"memory_mib"`
 	// Kernel is the host path of the kernel to boot directly; what a
 	// kernel is depends on the backend (a bzImage for QEMU, the UML
 	// binary for User Mode Linux).
-	Kernel string
+	Kernel string `json:"kernel"`
 	// Initrd is the host path of an initial ramdisk; empty for none.
-	Initrd string
+	Initrd string `json:"initrd,omitempty"`
 	// Cmdline is the kernel command line.
-	Cmdline string
+	Cmdline string `json:"cmdline,omitempty"`
 	// Disks are block devices, in the order the guest sees them.
-	Disks []Disk
+	Disks []Disk `json:"disks,omitempty"`
 	// Options are driver-specific, as the driver's Info.Options declare.
 	Options map[string]string
 }

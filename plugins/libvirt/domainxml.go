@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 
+	"github.com/hyperd/hyperd/sdk"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -82,7 +83,7 @@ type domainParams struct {
 // diskParams is one disk of a domain; Block says the path is a block
 // device rather than a file.
 type diskParams struct {
-	diskSpec
+	sdk.Disk
 	Block bool
 }
 

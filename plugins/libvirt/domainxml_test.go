@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hyperd/hyperd/sdk"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -64,8 +65,8 @@ func TestDomainXML(t *testing.T) {
 			edit: func(p *domainParams) {
 				p.Type = domainTypeKVM
 				p.Disks = []diskParams{
-					{diskSpec: diskSpec{Path: "/d/root.qcow2", Format: "qcow2"}},
-					{diskSpec: diskSpec{Path: "/dev/sdz", ReadOnly: true}, Block: true},
+					{Disk: sdk.Disk{Path: "/d/root.qcow2", Format: "qcow2"}},
+					{Disk: sdk.Disk{Path: "/dev/sdz", ReadOnly: true}, Block: true},
 				}
 			},
 			check: func(t *testing.T, d libvirtxml.Domain) {

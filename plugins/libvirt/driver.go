@@ -216,7 +216,7 @@ func (d *Driver) Create(_ context.Context, vmID string, s sdk.Spec, workDir stri
 		Version:    handleVersion,
 		VMID:       vmID,
 		WorkDir:    workDir,
-		Spec:       specFromSDK(s),
+		Spec:       s,
 		URI:        uri,
 		UUID:       newUUID(),
 		Domain:     domainName(vmID),

@@ -19,10 +19,10 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 // a fresh driver process needs to find the VM's domain again, or to
 // create it anew at the next start.
 type handle struct {
-	Version int    `json:"version"`
-	VMID    string `json:"vm_id"`
-	WorkDir string `json:"work_dir"`
-	Spec    spec   `json:"spec"`
+	Version int      `json:"version"`
+	VMID    string   `json:"vm_id"`
+	WorkDir string   `json:"work_dir"`
+	Spec    sdk.Spec `json:"spec"`
 
 	// URI is the libvirt connection the domain lives on.
 	URI string `json:"uri"`
@@ -42,39 +42,6 @@ type handle struct {
 
 // spec is sdk.Spec with stable JSON names, so that the handle's layout
 // does not follow the SDK's Go field names.
-type spec struct {
-	Name      string            `json:"name"`
-	VCPUs     uint32            `json:"vcpus"`
-	MemoryMiB uint64            `json:"memory_mib"`
-	Kernel    string            `json:"kernel"`
-	Initrd    string            `json:"initrd,omitempty"`
-	Cmdline   string            `json:"cmdline,omitempty"`
-	Disks     []diskSpec        `json:"disks,omitempty"`
-	Options   map[string]string `json:"options,omitempty"`
-}
-
-type diskSpec struct {
-	Path     string `json:"path"`
-	Format   string `json:"format,omitempty"`
-	ReadOnly bool   `json:"read_only,omitempty"`
-}
-
-func specFromSDK(s sdk.Spec) spec {
-	out := spec{
-		Name:      s.Name,
-		VCPUs:     s.VCPUs,
-		MemoryMiB: s.MemoryMiB,
-		Kernel:    s.Kernel,
-		Initrd:    s.Initrd,
-		Cmdline:   s.Cmdline,
-		Options:   s.Options,
-	}
-	for _, d := range s.Disks {
-		out.Disks = append(out.Disks, diskSpec{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly})
-	}
-	return out
-}
-
 func (h handle) encode() sdk.Handle {
 	b, err := json.Marshal(h)
 	if err != nil {

@@ -14,7 +14,7 @@ func TestDecodeHandle(t *testing.T) {
 		Version:    handleVersion,
 		VMID:       "vm1",
 		WorkDir:    "/state/vms/vm1",
-		Spec:       spec{Name: "web", VCPUs: 1, MemoryMiB: 256, Kernel: "/k"},
+		Spec:       sdk.Spec{Name: "web", VCPUs: 1, MemoryMiB: 256, Kernel: "/k"},
 		URI:        DefaultURI,
 		UUID:       "0b6f5a2e-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
 		Domain:     "hyperd-vm1",

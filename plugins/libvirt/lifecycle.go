@@ -195,7 +195,7 @@ func (d *Driver) params(h handle, domType string) domainParams {
 	for _, disk := range h.Spec.Disks {
 		fi, err := os.Stat(disk.Path)
 		block := err == nil && fi.Mode()&os.ModeDevice != 0
-		p.Disks = append(p.Disks, diskParams{diskSpec: disk, Block: block})
+		p.Disks = append(p.Disks, diskParams{Disk: disk, Block: block})
 	}
 	return p
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hyperd/hyperd/sdk"
 )
 
 // Accelerator is how QEMU executes guest code.
@@ -37,7 +39,7 @@ type launch struct {
 	kernel  string
 	initrd  string
 	cmdline string
-	disks   []diskSpec
+	disks   []sdk.Disk
 	workDir string
 }
 
@@ -102,7 +104,7 @@ func qmpSocketPath(workDir string) string { return filepath.Join(workDir, qmpSoc
 func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // blockdevJSON describes disk i as a format node over a file node.
-func blockdevJSON(i int, d diskSpec) string {
+func blockdevJSON(i int, d sdk.Disk) string {
 	format := d.Format
 	if format == "" {
 		format = "raw"

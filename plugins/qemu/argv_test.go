@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hyperd/hyperd/sdk"
 )
 
 // splitOpts parses QEMU's key=value,key=value option syntax the way
@@ -115,7 +117,7 @@ func TestArgv(t *testing.T) {
 		{
 			name: "disks as json blockdev and device",
 			edit: func(l *launch) {
-				l.disks = []diskSpec{
+				l.disks = []sdk.Disk{
 					{Path: "/d/root.qcow2", Format: "qcow2"},
 					{Path: "/d/data,x=y.img", ReadOnly: true},
 				}

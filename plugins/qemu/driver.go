@@ -220,7 +220,7 @@ func (d *Driver) Create(_ context.Context, vmID string, s sdk.Spec, workDir stri
 		Version:   handleVersion,
 		VMID:      vmID,
 		WorkDir:   workDir,
-		Spec:      specFromSDK(s),
+		Spec:      s,
 		QMPSocket: qmpSocketPath(workDir),
 	}
 	d.log.Debug("vm created", "vm_id", vmID)

@@ -80,7 +80,7 @@ func TestPIDReuse(t *testing.T) {
 				Version:   handleVersion,
 				VMID:      "vm-reuse",
 				WorkDir:   dir,
-				Spec:      spec{Name: "reuse", VCPUs: 1, MemoryMiB: 64, Kernel: "/nonexistent"},
+				Spec:      sdk.Spec{Name: "reuse", VCPUs: 1, MemoryMiB: 64, Kernel: "/nonexistent"},
 				PID:       pid,
 				StartTime: tt.startTime,
 				QMPSocket: filepath.Join(dir, qmpSocketName),

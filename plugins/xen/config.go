@@ -3,6 +3,8 @@ package xen
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hyperd/hyperd/sdk"
 )
 
 // Guest types the option "type" selects. HVM is not offered: it needs
@@ -23,7 +25,7 @@ type domainConfig struct {
 	extra   string
 	memMiB  uint64
 	vcpus   uint32
-	disks   []diskSpec
+	disks   []sdk.Disk
 }
 
 // configFor builds the domain's config from the handle.
@@ -97,7 +99,7 @@ func (c domainConfig) render(vmID string) (string, error) {
 
 // diskTarget is one disk in xl-disk-configuration(5) syntax. target must
 // come last: xl takes the rest of the string as the path.
-func diskTarget(i int, d diskSpec) string {
+func diskTarget(i int, d sdk.Disk) string {
 	access := "rw"
 	if d.ReadOnly {
 		access = "ro"

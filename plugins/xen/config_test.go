@@ -3,6 +3,8 @@ package xen
 import (
 	"strings"
 	"testing"
+
+	"github.com/hyperd/hyperd/sdk"
 )
 
 func TestRender(t *testing.T) {
@@ -42,7 +44,7 @@ func TestRender(t *testing.T) {
 		{
 			name: "disks in order, read-only marked",
 			mod: func(c *domainConfig) {
-				c.disks = []diskSpec{{Path: "/img/root.raw"}, {Path: "/img/seed.iso", ReadOnly: true}}
+				c.disks = []sdk.Disk{{Path: "/img/root.raw"}, {Path: "/img/seed.iso", ReadOnly: true}}
 			},
 			want: []string{`disk = [ "format=raw, vdev=xvda, access=rw, target=/img/root.raw", ` +
 				`"format=raw, vdev=xvdb, access=ro, target=/img/seed.iso" ]`},

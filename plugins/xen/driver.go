@@ -205,7 +205,7 @@ func (d *Driver) Create(_ context.Context, vmID string, s sdk.Spec, workDir stri
 		Version: handleVersion,
 		VMID:    vmID,
 		WorkDir: workDir,
-		Spec:    specFromSDK(s),
+		Spec:    s,
 		Domain:  domainName(vmID),
 		UUID:    uuid,
 	}
