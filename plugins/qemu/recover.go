@@ -12,7 +12,6 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
 
-	"github.com/hyperd/hyperd/plugins/qemu/internal/qmp"
 	"github.com/hyperd/hyperd/sdk"
 )
 
@@ -76,7 +75,9 @@ func (d *Driver) lookup(ctx context.Context, vmID string, h handle) (*vm, error)
 
 	dctx, cancel := context.WithTimeout(ctx, attachDialTimeout)
 	defer cancel()
-	m, err := qmp.Dial(dctx, "unix", h.QMPSocket)
+	// A QEMU found by its pid file may have just started and not be
+	// listening yet: retry, as a start does, within the bound.
+	m, err := d.dialStarting(dctx, v)
 	if err == nil {
 		err = v.setMonitor(m)
 	}
